@@ -1,0 +1,81 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "sriovd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sriovd", targets: ["sriovd"]),
+        .executable(name: "sriovctl", targets: ["sriovctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
+    targets: [
+        // C libraries, through pkg-config. Only SRIOVHost imports these.
+        .systemLibrary(
+            name: "CNetlink", pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(
+            name: "CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(
+            name: "CPCI", pkgConfig: "libpci",
+            providers: [.apt(["libpci-dev"])]),
+        // What Swift cannot call itself: variadic functions, libpci's noreturn
+        // error handler, struct ucred.
+        .target(name: "CSRIOVShim", dependencies: ["CPCI", "CSystemd"]),
+
+        // Domain values: parsed once at the edge, no I/O.
+        .target(name: "SRIOVCore"),
+        // The kernel boundary: sysfs, netlink, libpci, systemd.
+        .target(
+            name: "SRIOVHost",
+            dependencies: [
+                "SRIOVCore", "CNetlink", "CSystemd", "CPCI", "CSRIOVShim",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The daemon: API, services, configuration, logging.
+        .target(
+            name: "SRIOVDaemon",
+            dependencies: [
+                "SRIOVCore", "SRIOVHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+        // A small HTTP/1.1-over-Unix-socket client: sriovctl and the tests.
+        .target(name: "SRIOVClient", dependencies: ["SRIOVCore"]),
+        .executableTarget(
+            name: "sriovd",
+            dependencies: [
+                "SRIOVDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "sriovctl",
+            dependencies: [
+                "SRIOVClient", "SRIOVCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "SRIOVCoreTests", dependencies: ["SRIOVCore"]),
+        .testTarget(name: "SRIOVHostTests", dependencies: ["SRIOVHost", "SRIOVCore"]),
+        .testTarget(name: "SRIOVClientTests", dependencies: ["SRIOVClient", "SRIOVCore"]),
+        .testTarget(
+            name: "SRIOVDaemonTests",
+            dependencies: [
+                "SRIOVDaemon", "SRIOVClient", "SRIOVCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
+        // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
+        // sriovd against the igb driver. Need root, QEMU and virtme-ng.
+        .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

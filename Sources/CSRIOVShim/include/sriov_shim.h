@@ -1,0 +1,3 @@
+#ifndef SRIOV_SHIM_H
+#define SRIOV_SHIM_H
+#endif

@@ -1,0 +1,1 @@
+#include "sriov_shim.h"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything sriovd needs to build and to run its real-kernel tests on a
+# Debian 12 (bookworm) machine: the C libraries' -dev packages, QEMU 10 from
+# bookworm-backports (bookworm's 7.2 has no igb), the Debian kernel image that
+# the test VM boots, and virtme-ng from PyPI. Idempotent; run as root.
+set -euo pipefail
+
+log() { printf '[install-deps] %s\n' "$*" >&2; }
+
+export DEBIAN_FRONTEND=noninteractive
+
+need_apt=0
+for pkg in libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
+           libsqlite3-dev iproute2 pciutils kmod busybox-static socat python3-pip; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
+done
+
+backports=/etc/apt/sources.list.d/bookworm-backports.list
+if [ ! -f "$backports" ]; then
+  log "adding bookworm-backports (for qemu-system-x86 >= 8, which has -device igb)"
+  echo 'deb http://deb.debian.org/debian bookworm-backports main' > "$backports"
+  need_apt=1
+fi
+
+if ! command -v qemu-system-x86_64 >/dev/null || ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+  need_apt=1
+fi
+
+if [ "$need_apt" = 1 ]; then
+  log "apt-get update"
+  apt-get update -qq
+  log "installing build and rig packages"
+  apt-get install -y -qq --no-install-recommends \
+    libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
+    libsqlite3-dev iproute2 pciutils kmod busybox-static socat python3-pip \
+    systemd udev >/dev/null
+  log "installing qemu-system-x86 from bookworm-backports"
+  apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+    qemu-system-x86 qemu-utils >/dev/null
+  # The kernel the VM boots. Installed whole (a half-installed linux-image
+  # blocks later apt runs): it pulls initramfs-tools and linux-base.
+  log "installing linux-image-amd64"
+  apt-get install -y -qq linux-image-amd64 >/dev/null
+fi
+
+if ! command -v vng >/dev/null; then
+  log "installing virtme-ng from PyPI"
+  pip install --quiet --disable-pip-version-check virtme-ng
+fi
+
+log "qemu: $(qemu-system-x86_64 --version | head -n1)"
+log "kernel: $(ls /boot/vmlinuz-* | tail -n1)"
+log "vng: $(command -v vng)"
