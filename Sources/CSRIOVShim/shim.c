@@ -1,1 +1,0 @@
-#include "sriov_shim.h"
