@@ -1,0 +1,116 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SRIOVCore
+import SRIOVHost
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public let sriovdVersion = "0.1.0"
+
+/// What the running daemon needs to know, resolved from the config file and
+/// the command line (flags win).
+public struct DaemonOptions: Sendable {
+    public var socketPath: String
+    public var socketMode: UInt32
+    /// The socket's group (the admin group); nil leaves root's group.
+    public var socketGroup: String?
+    public var stateDirectory: String
+    public var sysfsRoot: String
+    /// Longest graceful shutdown before in-flight work is cancelled.
+    public var shutdownTimeout: Duration
+
+    public init(
+        socketPath: String = "/run/sriovd/sriovd.sock", socketMode: UInt32 = 0o660, socketGroup: String? = nil,
+        stateDirectory: String = "/var/lib/sriovd", sysfsRoot: String = "/sys", shutdownTimeout: Duration = .seconds(4)
+    ) {
+        self.socketPath = socketPath
+        self.socketMode = socketMode
+        self.socketGroup = socketGroup
+        self.stateDirectory = stateDirectory
+        self.sysfsRoot = sysfsRoot
+        self.shutdownTimeout = shutdownTimeout
+    }
+}
+
+/// Builds the API's router. Public so tests can drive it without a socket.
+public func makeRouter(inventory: any InventorySource) -> Router<SRIOVRequestContext> {
+    let router = Router(context: SRIOVRequestContext.self)
+    router.middlewares.add(ProblemMiddleware())
+    InventoryRoutes<SRIOVRequestContext>(inventory: inventory, version: sriovdVersion).register(on: router)
+    return router
+}
+
+/// The long-running daemon: the API server and the watchdog in one
+/// ServiceGroup that shuts down gracefully on SIGTERM/SIGINT.
+public struct Daemon: Sendable {
+    public let options: DaemonOptions
+    public let logger: Logger
+
+    public init(options: DaemonOptions, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let notifier = SystemdNotifier()
+        let socketFile = UnixSocketFile(path: options.socketPath)
+        try socketFile.prepare()
+
+        let inventory = HostInventory(
+            sysfs: SysfsTree(root: options.sysfsRoot), names: PCINames(), logger: logger)
+        let pfCount = (try? await inventory.physicalFunctions().count) ?? 0
+
+        let options = self.options
+        let logger = self.logger
+        let app = Application(
+            router: makeRouter(inventory: inventory),
+            configuration: .init(address: .unixDomainSocket(path: options.socketPath), serverName: "sriovd"),
+            onServerRunning: { _ in
+                do {
+                    if let warning = try socketFile.setPermissions(mode: mode_t(options.socketMode), group: options.socketGroup) {
+                        logger.warning("API socket group missing", metadata: ["detail": "\(warning)"])
+                    }
+                } catch {
+                    logger.critical("cannot secure the API socket; stopping", metadata: ["error": "\(error)"])
+                    socketFile.remove()
+                    exit(1)
+                }
+                logger.info(
+                    "sriovd ready",
+                    metadata: ["socket": "\(options.socketPath)", "pfs": "\(pfCount)", "version": "\(sriovdVersion)"])
+                notifier.status("serving \(options.socketPath); \(pfCount) SR-IOV PF(s)")
+                notifier.ready()
+            },
+            logger: logger)
+
+        let watchdog = WatchdogService(
+            notifier: notifier,
+            isHealthy: { (try? await inventory.physicalFunctions()) != nil },
+            logger: logger)
+
+        var groupConfig = ServiceGroupConfiguration(
+            services: [
+                .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
+                // Helpers that may finish early (no watchdog configured) must
+                // not take the group down with them.
+                .init(service: watchdog, successTerminationBehavior: .ignore),
+                .init(
+                    service: StoppingNotifierService(notifier: notifier, logger: logger),
+                    successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        groupConfig.maximumGracefulShutdownDuration = options.shutdownTimeout
+        let group = ServiceGroup(configuration: groupConfig)
+        defer {
+            socketFile.remove()
+        }
+        try await group.run()
+        logger.info("sriovd stopped")
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import SRIOVDaemon
+
+@main
+struct SRIOVDCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sriovd",
+        abstract: "Manage SR-IOV virtual functions for virtual machines.",
+        version: sriovdVersion,
+        subcommands: [Run.self, CheckConfig.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Options shared by the subcommands that read the configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Configuration file.", valueName: "FILE"))
+    var config: String?
+}
+
+extension SRIOVDCommand {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run", abstract: "Run the daemon (the default).")
+
+        @OptionGroup var configOptions: ConfigOptions
+
+        @Option(help: ArgumentHelp("API socket path (overrides daemon.socket).", valueName: "PATH"))
+        var socket: String?
+
+        @Option(name: .customLong("state-dir"), help: ArgumentHelp("State folder (overrides daemon.state_dir).", valueName: "DIR"))
+        var stateDir: String?
+
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (overrides daemon.log_level).")
+        var logLevel: String?
+
+        @Option(name: .customLong("log-target"), help: "auto, journal or stderr (overrides daemon.log_target).")
+        var logTarget: String?
+
+        @Option(name: .customLong("sysfs-root"), help: ArgumentHelp(visibility: .hidden))
+        var sysfsRoot: String = "/sys"
+
+        func run() async throws {
+            let settings: DaemonSettings
+            do {
+                settings = try DaemonSettings.resolve(
+                    configPath: configOptions.config, socket: socket, stateDir: stateDir,
+                    logLevel: logLevel, logTarget: logTarget, sysfsRoot: sysfsRoot)
+            } catch {
+                printError("sriovd: \(error)")
+                throw ExitCode(78)  // EX_CONFIG
+            }
+            settings.bootstrapLogging()
+            let logger = Logger(label: "sriovd")
+            do {
+                try await Daemon(options: settings.daemonOptions, logger: logger).run()
+            } catch {
+                logger.critical("sriovd failed", metadata: ["error": "\(error)"])
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct CheckConfig: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check-config", abstract: "Validate a configuration file and report every problem with its line.")
+
+        @Argument(help: ArgumentHelp("The file to check.", valueName: "FILE"))
+        var file: String
+
+        func run() throws {
+            do {
+                let summary = try DaemonSettings.check(path: file)
+                print("\(file): OK (\(summary))")
+            } catch {
+                printError("\(error)")
+                throw ExitCode(78)
+            }
+        }
+    }
+}
+
+func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}

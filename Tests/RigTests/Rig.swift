@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+
+/// The SR-IOV test VM (scripts/rig): a Debian kernel under QEMU with emulated
+/// igb PFs, running a scenario from Scenarios/ against this checkout's build.
+///
+/// These tests need root, QEMU with -device igb, a kernel image and virtme-ng
+/// (scripts/install-deps.sh installs them). Where those are missing the tests
+/// are skipped and say why, unless SRIOVD_REQUIRE_RIG=1 (as in CI): then they
+/// run and fail.
+enum Rig {
+    static let repoRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+
+    static var isRequired: Bool { ProcessInfo.processInfo.environment["SRIOVD_REQUIRE_RIG"] == "1" }
+
+    /// Why the rig cannot run here, or nil when it can.
+    static var unavailableReason: String? {
+        if getuid() != 0 { return "the rig needs root" }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let dirs = path.split(separator: ":").map(String.init) + ["/root/.pyenv/shims", "/usr/local/bin"]
+        func has(_ tool: String) -> Bool { dirs.contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") } }
+        if !has("qemu-system-x86_64") { return "qemu-system-x86_64 is not installed (scripts/install-deps.sh)" }
+        if !has("vng") { return "virtme-ng (vng) is not installed (scripts/install-deps.sh)" }
+        let boot = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
+        if !boot.contains(where: { $0.hasPrefix("vmlinuz-") }) { return "no kernel image in /boot (scripts/install-deps.sh)" }
+        let bin = binDirectory.appendingPathComponent("sriovd").path
+        if !FileManager.default.isExecutableFile(atPath: bin) { return "sriovd is not built at \(bin) (swift build)" }
+        return nil
+    }
+
+    /// Run the tests when the rig is here, or when it must be (CI).
+    static var shouldRun: Bool { unavailableReason == nil || isRequired }
+
+    static var binDirectory: URL {
+        if let dir = ProcessInfo.processInfo.environment["SRIOVD_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        return repoRoot.appendingPathComponent(".build/debug")
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Boots the VM with `pfs` igb PFs, runs `scenario` (a file in Scenarios/)
+    /// and returns the folder its results were written to.
+    static func run(scenario: String, pfs: Int, timeout: Int = 900) throws -> URL {
+        if let reason = unavailableReason { throw Failure(description: "SR-IOV test VM unavailable: \(reason)") }
+        let out = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("sriovd-rig-\(scenario)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.currentDirectoryURL = repoRoot
+        process.arguments = [
+            "scripts/rig/run.sh", "--pfs", String(pfs), "--timeout", String(timeout), "--out", out.path,
+            "Tests/RigTests/Scenarios/\(scenario).sh",
+        ]
+        var env = ProcessInfo.processInfo.environment
+        env["SRIOVD_BIN_DIR"] = binDirectory.path
+        env["PATH"] = (env["PATH"] ?? "/usr/bin:/bin") + ":/root/.pyenv/shims:/usr/local/bin"
+        process.environment = env
+        let log = out.appendingPathComponent("run.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        guard process.terminationStatus == 0 else {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            let scenarioLog = (try? String(contentsOf: out.appendingPathComponent("scenario.log"), encoding: .utf8)) ?? ""
+            throw Failure(description: """
+                rig scenario \(scenario) failed (exit \(process.terminationStatus)); results in \(out.path)
+                --- run.sh ---
+                \(text.suffix(4000))
+                --- scenario.log ---
+                \(scenarioLog.suffix(6000))
+                """)
+        }
+        return out
+    }
+}
+
+/// One VM boot shared by every test of a suite: the first caller runs the
+/// scenario, the rest wait for its result.
+actor RigScenario {
+    let name: String
+    let pfs: Int
+    private var result: Task<URL, any Error>?
+
+    init(name: String, pfs: Int) {
+        self.name = name
+        self.pfs = pfs
+    }
+
+    func output() async throws -> URL {
+        if let result { return try await result.value }
+        let (name, pfs) = (self.name, self.pfs)
+        let task = Task.detached { try Rig.run(scenario: name, pfs: pfs) }
+        result = task
+        return try await task.value
+    }
+}
+
+extension URL {
+    func file(_ name: String) throws -> String {
+        try String(contentsOf: appendingPathComponent(name), encoding: .utf8)
+    }
+
+    func json(_ name: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: appendingPathComponent(name)))
+    }
+}

@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# Shared by sriovd's rig scenarios (run inside the test VM by scripts/rig/run.sh).
+. "$RIG_REPO/scripts/rig/lib.sh"
+
+BIN="${SRIOVD_BIN_DIR:-$RIG_REPO/.build/debug}"
+SOCK=/run/sriovd/sriovd.sock
+STATE=/var/lib/sriovd-test
+[ -x "$BIN/sriovd" ] || rig_die "no sriovd binary in $BIN (build first: swift build)"
+
+read -r -a PFS <<< "$RIG_PFS"
+
+ctl() { "$BIN/sriovctl" --socket "$SOCK" "$@"; }
+
+# start_sriovd [ARGS...]: start the daemon in the background, wait for its socket.
+start_sriovd() {
+  mkdir -p "$STATE"
+  "$BIN/sriovd" --socket "$SOCK" --state-dir "$STATE" --log-target stderr "$@" \
+    >>"$RIG_OUT/sriovd.log" 2>&1 &
+  SRIOVD_PID=$!
+  rig_wait_for "[ -S '$SOCK' ] && '$BIN/sriovctl' --socket '$SOCK' health" 60 \
+    || { cat "$RIG_OUT/sriovd.log" >&2; rig_die "sriovd did not come up"; }
+  rig_log "sriovd running (pid $SRIOVD_PID)"
+}
+
+# dump_sysfs FILE: what sysfs says about every SR-IOV PF and its VFs, one line
+# per function, for the host-side test to compare with sriovd's answers.
+dump_sysfs() {
+  local file="$1" pf dev vf vdev idx netdev
+  : >"$file"
+  for dev in /sys/bus/pci/devices/*; do
+    [ -e "$dev/sriov_totalvfs" ] || continue
+    pf=${dev##*/}
+    netdev=$(ls "$dev/net" 2>/dev/null | head -n1)
+    printf 'pf %s totalvfs=%s numvfs=%s driver=%s netdev=%s ifindex=%s numa=%s autoprobe=%s vendor=%s device=%s\n' \
+      "$pf" "$(cat "$dev/sriov_totalvfs")" "$(cat "$dev/sriov_numvfs")" \
+      "$(basename "$(readlink "$dev/driver" 2>/dev/null || echo -)")" "${netdev:--}" \
+      "$( [ -n "$netdev" ] && cat "$dev/net/$netdev/ifindex" || echo -)" "$(cat "$dev/numa_node")" \
+      "$(cat "$dev/sriov_drivers_autoprobe")" "$(cat "$dev/vendor")" "$(cat "$dev/device")" >>"$file"
+    for vf in "$dev"/virtfn*; do
+      [ -L "$vf" ] || continue
+      idx=${vf##*/virtfn}
+      vdev=$(readlink -f "$vf")
+      printf 'vf %s %s %s driver=%s netdev=%s iommu=%s\n' "$pf" "$idx" "${vdev##*/}" \
+        "$(basename "$(readlink "$vdev/driver" 2>/dev/null || echo -)")" \
+        "$(ls "$vdev/net" 2>/dev/null | head -n1 || true)" \
+        "$(basename "$(readlink "$vdev/iommu_group" 2>/dev/null || echo -)")" >>"$file"
+    done
+  done
+}
+
+# snapshot NAME: sriovd's answers, `ip -d -j link` and sysfs, side by side.
+snapshot() {
+  local name="$1" pf
+  ctl pfs --json >"$RIG_OUT/$name.pfs.json"
+  ctl vfs --json >"$RIG_OUT/$name.vfs.json"
+  for pf in "${PFS[@]}"; do
+    ctl pf "$pf" --json >"$RIG_OUT/$name.pf-$pf.json"
+    ip -d -j link show dev "$(rig_pf_netdev "$pf")" >"$RIG_OUT/$name.ip-$pf.json"
+  done
+  dump_sysfs "$RIG_OUT/$name.sysfs.txt"
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SRIOVCore
+import SRIOVHost
+import Testing
+@testable import SRIOVDaemon
+
+/// An inventory with two PFs, answering from memory.
+struct FakeInventory: InventorySource {
+    var details: [PhysicalFunctionDetail]
+
+    func physicalFunctions() async throws -> [PhysicalFunction] { details.map(\.pf) }
+    func physicalFunction(_ address: PCIAddress) async throws -> PhysicalFunctionDetail? {
+        details.first { $0.pf.pciAddress == address }
+    }
+    func virtualFunctions(pf: PCIAddress?) async throws -> [VirtualFunction] {
+        details.filter { pf == nil || $0.pf.pciAddress == pf }.flatMap(\.vfs)
+    }
+
+    static func twoPFs() throws -> FakeInventory {
+        func detail(_ pf: String, vfCount: Int, netdev: String) throws -> PhysicalFunctionDetail {
+            let address = try PCIAddress.parse(pf, field: "pf")
+            let vfs = try (0..<vfCount).map { i in
+                VirtualFunction(
+                    index: i, pciAddress: PCIAddress(bus: address.bus, device: 0x10, function: UInt8(i * 2)),
+                    pf: address, driver: "igbvf", netdev: "\(netdev)v\(i)", iommuGroup: 10 + i,
+                    settings: VFSettings(
+                        mac: try .parse("52:54:00:00:0\(address.bus):0\(i)", field: "mac"), vlan: try VLANID(i),
+                        qos: .zero, vlanProto: .dot1Q, spoofCheck: true, trust: false, linkState: .auto,
+                        minTxRate: 0, maxTxRate: 0))
+            }
+            let pfValue = PhysicalFunction(
+                pciAddress: address, vendorID: 0x8086, deviceID: 0x10c9, vendorName: "Intel Corporation",
+                deviceName: "82576 Gigabit Network Connection", driver: "igb", netdev: netdev, ifindex: 2,
+                totalVFs: 7, numVFs: vfCount, driversAutoprobe: true)
+            return PhysicalFunctionDetail(pf: pfValue, vfs: vfs)
+        }
+        return FakeInventory(details: [
+            try detail("0000:01:00.0", vfCount: 3, netdev: "enp1s0"),
+            try detail("0000:02:00.0", vfCount: 2, netdev: "enp2s0"),
+        ])
+    }
+}
+
+func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
+    let object = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
+    return try #require(object as? [String: Any])
+}
+
+@Suite("Inventory API")
+struct InventoryAPITests {
+    func withApp(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = Application(router: makeRouter(inventory: try FakeInventory.twoPFs()))
+        try await app.test(.router, body)
+    }
+
+    @Test("GET /v1/health reports ok and the PF count")
+    func health() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v1/health", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try jsonObject(response.body)
+                #expect(body["status"] as? String == "ok")
+                #expect(body["pfCount"] as? Int == 2)
+            }
+        }
+    }
+
+    @Test("GET /v1/pfs lists PFs with camelCase fields")
+    func pfs() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v1/pfs", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json")
+                let pfs = try #require(try jsonObject(response.body)["pfs"] as? [[String: Any]])
+                #expect(pfs.count == 2)
+                #expect(pfs[0]["pciAddress"] as? String == "0000:01:00.0")
+                #expect(pfs[0]["totalVFs"] as? Int == 7)
+                #expect(pfs[0]["numVFs"] as? Int == 3)
+                #expect(pfs[0]["driver"] as? String == "igb")
+                #expect(pfs[0]["netdev"] as? String == "enp1s0")
+            }
+        }
+    }
+
+    @Test("GET /v1/pfs/{pciAddress} returns the PF with its VFs; short form accepted")
+    func onePF() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v1/pfs/02:00.0", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try jsonObject(response.body)
+                let pf = try #require(body["pf"] as? [String: Any])
+                #expect(pf["pciAddress"] as? String == "0000:02:00.0")
+                #expect((body["vfs"] as? [Any])?.count == 2)
+            }
+        }
+    }
+
+    @Test("an unknown PF is a 404 problem document")
+    func unknownPF() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v1/pfs/0000:09:00.0", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                let body = try jsonObject(response.body)
+                #expect(body["status"] as? Int == 404)
+                #expect((body["detail"] as? String)?.contains("0000:09:00.0") == true)
+            }
+        }
+    }
+
+    @Test("a malformed PCI address is a 400 naming the field")
+    func badAddress() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v1/pfs/0000:zz:00.0", method: .get) { response in
+                #expect(response.status == .badRequest)
+                let body = try jsonObject(response.body)
+                #expect(body["field"] as? String == "pciAddress")
+                #expect((body["detail"] as? String)?.contains("0000:zz:00.0") == true)
+            }
+            try await client.execute(uri: "/v1/vfs?pf=eth0", method: .get) { response in
+                #expect(response.status == .badRequest)
+                let body = try jsonObject(response.body)
+                #expect(body["field"] as? String == "pf")
+            }
+        }
+    }
+
+    @Test("GET /v1/vfs lists every VF, flat, and filters by PF")
+    func vfs() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v1/vfs", method: .get) { response in
+                let vfs = try #require(try jsonObject(response.body)["vfs"] as? [[String: Any]])
+                #expect(vfs.count == 5)
+                let first = vfs[0]
+                for key in ["index", "pf", "pciAddress", "mac", "vlan", "qos", "spoofCheck", "trust", "linkState", "iommuGroup"] {
+                    #expect(first[key] != nil, "missing \(key)")
+                }
+            }
+            try await client.execute(uri: "/v1/vfs?pf=0000:02:00.0", method: .get) { response in
+                let vfs = try #require(try jsonObject(response.body)["vfs"] as? [[String: Any]])
+                #expect(vfs.count == 2)
+                #expect(vfs.allSatisfy { $0["pf"] as? String == "0000:02:00.0" })
+            }
+            try await client.execute(uri: "/v1/vfs?pf=0000:07:00.0", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test("an unknown endpoint is a problem document too")
+    func unknownEndpoint() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v2/nothing", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+            }
+        }
+    }
+}

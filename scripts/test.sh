@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of sriovd: the unit tests and the real-kernel tests, which
+# boot the SR-IOV test VM (scripts/rig) with emulated igb NICs. This is what
+# CI runs (.ci/run). The real-kernel tests need root, QEMU, a kernel image and
+# virtme-ng: scripts/install-deps.sh installs them. With SRIOVD_REQUIRE_RIG=1
+# (the default here) a missing rig fails the run instead of skipping tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export SRIOVD_REQUIRE_RIG="${SRIOVD_REQUIRE_RIG:-1}"
+# virtme-ng is installed by pip; make sure its scripts folder is on PATH.
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true):/root/.pyenv/shims"
+export PATH
+
+echo "== build (debug, with tests)"
+swift build --build-tests
+echo "== tests (unit + SR-IOV test VM)"
+swift test --skip-build "$@"
