@@ -1,0 +1,57 @@
+import SRIOVCore
+
+/// A network link as the kernel's RTM_NEWLINK describes it.
+public struct LinkInfo: Sendable, Hashable {
+    public var ifindex: Int32
+    public var name: String
+    /// The link's IFF_* flags (IFF_UP, IFF_LOWER_UP, IFF_LOOPBACK...).
+    public var flags: UInt32
+    /// Carrier as the driver reports it (IFLA_CARRIER); nil when not reported.
+    public var hasCarrier: Bool?
+    /// The RFC 2863 operational state (IFLA_OPERSTATE), spelled as sysfs
+    /// `operstate` spells it: "unknown", "notpresent", "down",
+    /// "lowerlayerdown", "testing", "dormant" or "up". nil when not reported.
+    public var operState: String?
+    public var mtu: UInt32?
+    /// The link's address (IFLA_ADDRESS) when it is a 6-byte Ethernet address.
+    public var mac: MACAddress?
+    /// How many VFs the device has (IFLA_NUM_VF). Reported only when VF info
+    /// was asked for, and only for devices with a parent (PCI) device.
+    public var numVFs: Int?
+    /// The VFs' settings in index order. Empty when VF info was not asked for.
+    /// A VF whose settings the driver could not read is missing from the list.
+    public var vfs: [LinkVF]
+
+    /// Administratively up (IFF_UP).
+    public var isAdminUp: Bool { flags & NetlinkABI.iffUp != 0 }
+
+    /// A link as given; the reader makes them from RTM_NEWLINK, fakes of the
+    /// kernel boundary from anything.
+    public init(
+        ifindex: Int32, name: String, flags: UInt32, hasCarrier: Bool? = nil, operState: String? = nil,
+        mtu: UInt32? = nil, mac: MACAddress? = nil, numVFs: Int? = nil, vfs: [LinkVF] = []
+    ) {
+        self.ifindex = ifindex
+        self.name = name
+        self.flags = flags
+        self.hasCarrier = hasCarrier
+        self.operState = operState
+        self.mtu = mtu
+        self.mac = mac
+        self.numVFs = numVFs
+        self.vfs = vfs
+    }
+}
+
+/// One VF of a PF, with its settings as the PF's driver reports them
+/// (IFLA_VF_INFO). Fields the driver did not report are nil.
+public struct LinkVF: Sendable, Hashable {
+    /// The VF number on its PF (the `vf` field of the IFLA_VF_* structs).
+    public var index: Int
+    public var settings: VFSettings
+
+    public init(index: Int, settings: VFSettings) {
+        self.index = index
+        self.settings = settings
+    }
+}
