@@ -103,18 +103,6 @@ struct MalformedReply: Sendable, CustomTestStringConvertible {
         MalformedReply(testDescription: "VF info naming no VF", reasonFragment: "no attribute names the VF") {
             linkWith(KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], omitted: [1, 2, 3, 4, 5, 6, 7, 9, 12, 13]))
         },
-        MalformedReply(testDescription: "unknown VLAN protocol", reasonFragment: "VLAN protocol 0x1234 is unknown") {
-            linkWith(KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], vlan: 10, vlanProto: 0x1234))
-        },
-        MalformedReply(testDescription: "VLAN 4095", reasonFragment: "VLAN 4095 is outside 0-4094") {
-            linkWith(KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], vlan: 4095))
-        },
-        MalformedReply(testDescription: "QoS above 7", reasonFragment: "QoS 9 is outside 0-7") {
-            linkWith(KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], vlan: 10, qos: 9))
-        },
-        MalformedReply(testDescription: "unknown VF link state", reasonFragment: "IFLA_VF_LINK_STATE 7 is not") {
-            linkWith(KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], linkState: 7))
-        },
         MalformedReply(testDescription: "NLMSG_ERROR cut short", reasonFragment: "NLMSG_ERROR has 4 bytes; at least 20")
         {
             KernelMessageBuilder.datagram {
@@ -196,5 +184,32 @@ struct NetlinkMalformedReplyTests {
             }
         }
         #expect(refused > 0)
+    }
+}
+
+/// Values a driver may report that sriovd's domain types cannot hold (the
+/// kernel accepts VLAN 4095; a driver may invent a link state): only that
+/// field becomes unknown; the rest of the VF and the PF's other VFs still read.
+@Suite struct NetlinkUnrepresentableValueTests {
+    @Test(arguments: [
+        KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], vlan: 4095),
+        KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], vlan: 10, qos: 9),
+        KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], vlan: 10, vlanProto: 0x1234),
+        KernelVF(number: 0, mac: [2, 0, 0, 0, 0, 1], linkState: 7),
+    ])
+    func unrepresentableValueLeavesOnlyThatFieldUnknown(_ odd: KernelVF) throws {
+        let datagram = KernelMessageBuilder.datagram {
+            $0.putNewLink(
+                KernelLink(ifindex: 7, name: "ens1f0", vfs: [odd, KernelVF(number: 1, mac: [2, 0, 0, 0, 0, 2], vlan: 20)]),
+                sequence: 0)
+        }
+        let link = try outcome(of: datagram).get()
+        #expect(link.vfs.count == 2)
+        let first = try #require(link.vfs.first { $0.index == 0 })
+        #expect(first.settings.mac?.description == "02:00:00:00:00:01")
+        let vlanKnown = first.settings.vlan != nil && first.settings.qos != nil && first.settings.vlanProto != nil
+        #expect(!vlanKnown || first.settings.linkState == nil, "the odd value is not reported as a valid one")
+        let second = try #require(link.vfs.first { $0.index == 1 })
+        #expect(second.settings.vlan?.value == 20)
     }
 }

@@ -91,11 +91,9 @@ extension LinkInfo {
             case NetlinkABI.iflaVFRSSQueryEnabled:
                 settings.rssQuery = reportedSwitch(try fields.setting(attribute, name: "IFLA_VF_RSS_QUERY_EN"))
             case NetlinkABI.iflaVFLinkState:
-                let value = try fields.setting(attribute, name: "IFLA_VF_LINK_STATE")
-                guard let state = VFLinkState(kernelValue: value) else {
-                    throw NetlinkParseError("IFLA_VF_LINK_STATE \(value) is not auto (0), enable (1) or disable (2)")
-                }
-                settings.linkState = state
+                // A value sriovd does not know stays unknown (nil) rather
+                // than making the whole PF unreadable.
+                settings.linkState = VFLinkState(kernelValue: try fields.setting(attribute, name: "IFLA_VF_LINK_STATE"))
             default:
                 continue  // IFLA_VF_BROADCAST, IFLA_VF_STATS, IFLA_VF_IB_*_GUID
             }
@@ -104,15 +102,13 @@ extension LinkInfo {
 
         // IFLA_VF_VLAN_LIST (Linux 4.9+) adds the protocol; the legacy
         // IFLA_VF_VLAN repeats VLAN and QoS without it.
+        // Values the domain types cannot hold (VLAN 4095, which the kernel
+        // accepts; an unknown protocol) leave that field unknown (nil).
         if let listedVLAN {
-            guard let proto = VLANProtocol(etherType: listedVLAN.etherType) else {
-                throw NetlinkParseError(
-                    "VF \(vf): VLAN protocol 0x\(String(listedVLAN.etherType, radix: 16)) is unknown")
-            }
-            try settings.setVLAN(listedVLAN.vlan, qos: listedVLAN.qos, vf: vf)
-            settings.vlanProto = proto
+            settings.setVLAN(listedVLAN.vlan, qos: listedVLAN.qos)
+            settings.vlanProto = VLANProtocol(etherType: listedVLAN.etherType)
         } else if let legacyVLAN {
-            try settings.setVLAN(legacyVLAN.vlan, qos: legacyVLAN.qos, vf: vf)
+            settings.setVLAN(legacyVLAN.vlan, qos: legacyVLAN.qos)
         }
         // IFLA_VF_TX_RATE repeats IFLA_VF_RATE's maximum for old tools.
         if let rates {
@@ -156,16 +152,10 @@ private struct VFInfoFields {
 }
 
 extension VFSettings {
-    /// Sets VLAN and QoS from the kernel's u32 fields, refusing values the
-    /// domain types cannot hold.
-    fileprivate mutating func setVLAN(_ vlan: UInt32, qos: UInt32, vf: UInt32) throws(NetlinkParseError) {
-        guard let id = try? VLANID(Int(vlan)) else {
-            throw NetlinkParseError("VF \(vf): VLAN \(vlan) is outside 0-4094")
-        }
-        guard let priority = try? VLANQoS(Int(qos)) else {
-            throw NetlinkParseError("VF \(vf): QoS \(qos) is outside 0-7")
-        }
-        self.vlan = id
-        self.qos = priority
+    /// Sets VLAN and QoS from the kernel's u32 fields; a value the domain
+    /// types cannot hold leaves the field nil (unknown).
+    fileprivate mutating func setVLAN(_ vlan: UInt32, qos: UInt32) {
+        self.vlan = try? VLANID(Int(vlan))
+        self.qos = try? VLANQoS(Int(qos))
     }
 }
