@@ -1,0 +1,287 @@
+import Foundation
+import Logging
+import SRIOVCore
+import Synchronization
+import Testing
+@testable import SRIOVDaemon
+
+/// A PF with VFs in memory, behaving like a driver: some settings
+/// unsupported, some failing, a MAC that shows up only after a few reads.
+final class ControllerFakeHost: VFHost, Sendable {
+    struct State {
+        var vfs: [Int: VFSettings] = [:]
+        var drivers: [PCIAddress: String] = [:]
+        var totalVFs = 7
+        var unsupported: Set<VFSettingGroup> = [.linkState]
+        var failing: Set<VFSettingGroup> = []
+        /// Reads before a written MAC becomes visible (iavf-style).
+        var macLag = 0
+        var pendingMAC: (mac: MACAddress, readsLeft: Int)?
+        var writes: [VFConfig] = []
+        var autoprobe = true
+        var numVFsWrites: [Int] = []
+    }
+
+    let pf = try! PCIAddress.parse("0000:01:00.0", field: "pf")
+    let state = Mutex(State())
+
+    init(vfCount: Int = 3) {
+        state.withLock {
+            for i in 0..<vfCount {
+                $0.vfs[i] = VFSettings(
+                    mac: .zero, vlan: VLANID.none, qos: .zero, vlanProto: .dot1Q, spoofCheck: true, trust: false,
+                    linkState: .auto, minTxRate: 0, maxTxRate: 0)
+            }
+        }
+    }
+
+    func address(_ index: Int) -> PCIAddress { PCIAddress(bus: 1, device: 0x10, function: UInt8(index)) }
+
+    func locate(vf: PCIAddress) async -> VFLocation? {
+        guard vf.bus == 1, vf.device == 0x10 else { return nil }
+        let index = Int(vf.function)
+        return state.withLock { $0.vfs[index] } == nil ? nil : VFLocation(vf: vf, pf: pf, index: index)
+    }
+
+    func settings(of vf: VFLocation) async throws -> VFSettings {
+        state.withLock { s in
+            var current = s.vfs[vf.index]!
+            if let pending = s.pendingMAC {
+                if pending.readsLeft <= 0 {
+                    s.vfs[vf.index]!.mac = pending.mac
+                    current.mac = pending.mac
+                    s.pendingMAC = nil
+                } else {
+                    s.pendingMAC = (pending.mac, pending.readsLeft - 1)
+                }
+            }
+            return current
+        }
+    }
+
+    func write(_ config: VFConfig, to vf: VFLocation) async -> [VFSettingGroup: WriteOutcome] {
+        state.withLock { s in
+            s.writes.append(config)
+            var out: [VFSettingGroup: WriteOutcome] = [:]
+            for group in VFSettingGroup.groups(in: config) {
+                if s.unsupported.contains(group) { out[group] = .unsupported("Operation not supported"); continue }
+                if s.failing.contains(group) { out[group] = .failed("Invalid argument"); continue }
+                var v = s.vfs[vf.index]!
+                switch group {
+                case .mac:
+                    if s.macLag > 0 { s.pendingMAC = (config.mac!, s.macLag) } else { v.mac = config.mac }
+                case .vlan:
+                    v.vlan = config.vlan ?? VLANID.none
+                    v.qos = config.qos ?? .zero
+                    v.vlanProto = config.vlanProto ?? .dot1Q
+                case .spoofCheck: v.spoofCheck = config.spoofCheck
+                case .trust: v.trust = config.trust
+                case .linkState: v.linkState = config.linkState
+                case .txRate:
+                    if let m = config.minTxRate { v.minTxRate = m }
+                    if let m = config.maxTxRate { v.maxTxRate = m }
+                }
+                s.vfs[vf.index] = v
+                out[group] = .applied
+            }
+            return out
+        }
+    }
+
+    func driver(of device: PCIAddress) async -> String? { state.withLock { $0.drivers[device] } }
+    func bind(_ device: PCIAddress, to driver: VFDriverChoice) async throws {
+        state.withLock {
+            switch driver {
+            case .vfio: $0.drivers[device] = "vfio-pci"
+            case .host: $0.drivers[device] = "igbvf"
+            case .none: $0.drivers[device] = nil
+            }
+        }
+    }
+    func reset(_ device: PCIAddress) async throws -> Bool { true }
+    func totalVFs(pf: PCIAddress) async -> Int? { pf == self.pf ? state.withLock { $0.totalVFs } : nil }
+    func numVFs(pf: PCIAddress) async -> Int? { state.withLock { $0.vfs.count } }
+    func virtualFunctions(pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
+        state.withLock { $0.vfs.keys.sorted() }.map { (index: $0, address: address($0)) }
+    }
+    func setNumVFs(pf: PCIAddress, to count: Int, timeout: Duration) async throws {
+        state.withLock { s in
+            s.numVFsWrites.append(count)
+            s.vfs = s.vfs.filter { $0.key < count }
+            for i in 0..<count where s.vfs[i] == nil { s.vfs[i] = VFSettings(mac: .zero, vlan: VLANID.none) }
+        }
+    }
+    func setDriversAutoprobe(pf: PCIAddress, enabled: Bool) async throws { state.withLock { $0.autoprobe = enabled } }
+}
+
+@Suite("VF controller")
+struct VFControllerTests {
+    let host = ControllerFakeHost()
+    let controller: VFController
+    let dir: String
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "sriovd-ctl-\(UUID().uuidString)"
+        controller = VFController(
+            host: host, store: try StateStore(directory: dir), logger: Logger(label: "test"),
+            verifyAttempts: 5, verifyInterval: .milliseconds(1))
+    }
+
+    func mac(_ s: String) -> MACAddress { try! MACAddress.parse(s, field: "mac") }
+
+    @Test("settings are applied one group at a time and read back; unsupported ones do not block the rest")
+    func appliesAndReportsUnsupported() async throws {
+        let config = VFConfig(
+            mac: mac("52:54:00:00:00:11"), vlan: try VLANID(100), qos: try VLANQoS(3), spoofCheck: false,
+            trust: true, linkState: .enable)
+        let report = try await controller.configure(vf: host.address(1), config)
+        let outcomes = Dictionary(uniqueKeysWithValues: report.results.map { ($0.setting, $0.outcome) })
+        #expect(outcomes[.mac] == .applied)
+        #expect(outcomes[.vlan] == .applied)
+        #expect(outcomes[.spoofCheck] == .applied)
+        #expect(outcomes[.trust] == .applied)
+        #expect(outcomes[.linkState] == .unsupported)
+        #expect(!report.failed)
+        #expect(report.settings.mac == mac("52:54:00:00:00:11"))
+        #expect(report.settings.vlan?.value == 100 && report.settings.qos?.value == 3)
+    }
+
+    @Test("bad input is refused before anything is written")
+    func refusesBadInput() async throws {
+        await #expect(throws: ControllerError.self) {
+            try await controller.configure(vf: host.address(0), VFConfig(mac: .zero))
+        }
+        await #expect(throws: ControllerError.self) {
+            try await controller.configure(vf: host.address(0), VFConfig(qos: try VLANQoS(2)))
+        }
+        #expect(host.state.withLock { $0.writes.isEmpty })
+    }
+
+    @Test("an unknown VF is not found")
+    func unknownVF() async throws {
+        let unknown = try PCIAddress.parse("0000:05:00.0", field: "x")
+        do {
+            _ = try await controller.configure(vf: unknown, VFConfig(trust: true))
+            Issue.record("no error")
+        } catch {
+            guard case .notFound = error else { Issue.record("\(error)"); return }
+        }
+    }
+
+    @Test("a failing setting undoes the ones this request applied")
+    func rollsBack() async throws {
+        host.state.withLock { $0.failing = [.trust] }
+        let report = try await controller.configure(
+            vf: host.address(0), VFConfig(mac: mac("52:54:00:00:00:22"), vlan: try VLANID(7), trust: true))
+        #expect(report.failed)
+        let outcomes = Dictionary(uniqueKeysWithValues: report.results.map { ($0.setting, $0.outcome) })
+        #expect(outcomes[.trust] == .failed)
+        #expect(outcomes[.mac] == .rolledBack)
+        #expect(outcomes[.vlan] == .rolledBack)
+        let now = host.state.withLock { $0.vfs[0]! }
+        #expect(now.mac == .zero)
+        #expect(now.vlan == VLANID.none)
+    }
+
+    @Test("a MAC the driver applies late is waited for, within the bound")
+    func waitsForAsyncMAC() async throws {
+        host.state.withLock { $0.macLag = 3 }
+        let report = try await controller.configure(vf: host.address(2), VFConfig(mac: mac("52:54:00:00:00:33")))
+        #expect(!report.failed)
+        #expect(report.settings.mac == mac("52:54:00:00:00:33"))
+        host.state.withLock { $0.macLag = 50 }
+        let late = try await controller.configure(vf: host.address(2), VFConfig(mac: mac("52:54:00:00:00:34")))
+        #expect(late.failed)
+        #expect(late.results.first { $0.setting == .mac }?.detail?.contains("still reports") == true)
+    }
+
+    @Test("settings already in place are not written again")
+    func unchanged() async throws {
+        let report = try await controller.configure(vf: host.address(0), VFConfig(spoofCheck: true, trust: false))
+        #expect(report.results.allSatisfy { $0.outcome == .unchanged })
+        #expect(host.state.withLock { $0.writes.isEmpty })
+    }
+
+    @Test("restore puts back exactly what was changed, from the first original")
+    func restoresOriginal() async throws {
+        host.state.withLock { $0.vfs[1]!.trust = true; $0.vfs[1]!.mac = self.mac("52:54:00:00:00:99") }
+        _ = try await controller.configure(vf: host.address(1), VFConfig(mac: mac("52:54:00:00:00:44"), vlan: try VLANID(5)))
+        _ = try await controller.configure(vf: host.address(1), VFConfig(vlan: try VLANID(6), spoofCheck: false))
+        // Changed behind sriovd's back after: not sriovd's to restore.
+        host.state.withLock { $0.vfs[1]!.maxTxRate = 100 }
+        let report = try await controller.restore(vf: host.address(1))
+        #expect(!report.failed)
+        let now = host.state.withLock { $0.vfs[1]! }
+        #expect(now.mac == mac("52:54:00:00:00:99"))
+        #expect(now.vlan == VLANID.none)
+        #expect(now.spoofCheck == true)
+        #expect(now.trust == true)
+        #expect(now.maxTxRate == 100)
+        #expect(try StateStore(directory: dir).original(of: host.address(1)) == nil)
+        let lastWrite = try #require(host.state.withLock { $0.writes.last })
+        #expect(lastWrite.trust == nil && lastWrite.maxTxRate == nil, "only changed groups are written back")
+    }
+
+    @Test("the original survives a restart of the controller")
+    func originalIsDurable() async throws {
+        _ = try await controller.configure(vf: host.address(0), VFConfig(trust: true))
+        let again = VFController(host: host, store: try StateStore(directory: dir), logger: Logger(label: "t"))
+        _ = try await again.restore(vf: host.address(0))
+        #expect(host.state.withLock { $0.vfs[0]!.trust } == false)
+    }
+
+    @Test("scrub leaves no MAC or VLAN and turns spoof check on, trust off")
+    func scrubs() async throws {
+        _ = try await controller.configure(
+            vf: host.address(2), VFConfig(mac: mac("52:54:00:00:00:55"), vlan: try VLANID(9), spoofCheck: false, trust: true))
+        let report = try await controller.scrub(vf: host.address(2))
+        #expect(!report.failed)
+        let now = host.state.withLock { $0.vfs[2]! }
+        #expect(now.mac == .zero && now.vlan == VLANID.none && now.spoofCheck == true && now.trust == false)
+        #expect(report.results.contains { $0.setting == .linkState && $0.outcome == .unsupported })
+    }
+
+    @Test("VF count: above total refused, lowering over an in-use VF refused unless forced")
+    func numVFs() async throws {
+        do {
+            try await controller.setNumVFs(pf: host.pf, count: 8, driversAutoprobe: nil, force: false)
+            Issue.record("accepted 8")
+        } catch {
+            guard case .invalid(let e) = error else { Issue.record("\(error)"); return }
+            #expect(e.field == "numVFs")
+        }
+        _ = try await controller.configure(vf: host.address(2), VFConfig(trust: true))
+        do {
+            try await controller.setNumVFs(pf: host.pf, count: 1, driversAutoprobe: nil, force: false)
+            Issue.record("lowered over an in-use VF")
+        } catch {
+            guard case .conflict(let detail) = error else { Issue.record("\(error)"); return }
+            #expect(detail.contains("VF 2"))
+        }
+        #expect(host.state.withLock { $0.numVFsWrites.isEmpty })
+        try await controller.setNumVFs(pf: host.pf, count: 1, driversAutoprobe: false, force: true)
+        #expect(host.state.withLock { $0.numVFsWrites } == [1])
+        #expect(host.state.withLock { $0.autoprobe } == false)
+    }
+
+    @Test("binding to vfio-pci and back")
+    func binding() async throws {
+        #expect(try await controller.bind(vf: host.address(0), to: .vfio) == "vfio-pci")
+        #expect(try await controller.bind(vf: host.address(0), to: .host) == "igbvf")
+        #expect(try await controller.bind(vf: host.address(0), to: .none) == nil)
+    }
+
+    @Test("concurrent changes to one VF are serialized; each reads back what it wrote")
+    func serialized() async throws {
+        try await withThrowingTaskGroup(of: VFController.VFReport.self) { group in
+            for i in 1...20 {
+                group.addTask {
+                    try await controller.configure(vf: host.address(0), VFConfig(vlan: try VLANID(i)))
+                }
+            }
+            for try await report in group {
+                #expect(!report.failed)
+            }
+        }
+    }
+}
