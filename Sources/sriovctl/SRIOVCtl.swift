@@ -1,0 +1,129 @@
+import ArgumentParser
+import SRIOVClient
+import SRIOVCore
+
+@main
+struct SRIOVCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sriovctl",
+        abstract: "Show the SR-IOV physical and virtual functions that sriovd manages.",
+        discussion: """
+            sriovctl talks to sriovd on its Unix socket: --socket, else $SRIOVD_SOCKET, \
+            else \(SRIOVClient.defaultSocketPath).
+
+            Exit status: 0 success; 1 sriovd refused the request; 64 bad arguments; \
+            69 sriovd is not running; 70 internal error; 71 system error; 75 sriovd did not answer in time; \
+            76 sriovd's answer could not be read; 77 permission denied.
+            """,
+        subcommands: [HealthCommand.self, ListPFs.self, ShowPF.self, ListVFs.self])
+
+    // Here too, so that the options may come before the subcommand's name.
+    @OptionGroup var options: ClientOptions
+}
+
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health", abstract: "Check that sriovd is running and answering.")
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await options.reportingFailures { client throws(ClientError) in
+            if options.json {
+                print(try await client.get(.health).prettyPrintedJSON())
+            } else {
+                print(InventoryText.health(try await client.health()), terminator: "")
+            }
+        }
+    }
+}
+
+struct ListPFs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pfs", abstract: "List the SR-IOV physical functions (PFs).")
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        try await options.reportingFailures { client throws(ClientError) in
+            if options.json {
+                print(try await client.get(.pfs).prettyPrintedJSON())
+                return
+            }
+            let pfs = try await client.pfs()
+            if pfs.isEmpty {
+                print("No SR-IOV physical functions found.")
+                return
+            }
+            print(InventoryText.physicalFunctions(pfs), terminator: "")
+            for pf in pfs.sorted(by: { $0.pciAddress < $1.pciAddress }) {
+                for warning in pf.warnings { writeToStandardError("warning: \(pf.pciAddress): \(warning)") }
+            }
+        }
+    }
+}
+
+struct ShowPF: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pf", abstract: "Show one physical function and its virtual functions.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: ArgumentHelp("The PF's PCI address, e.g. 0000:01:00.0.", valueName: "pci"))
+    var pci: String
+
+    func validate() throws {
+        _ = try parsedPCIAddress(pci, field: "pci")
+    }
+
+    func run() async throws {
+        let address = try parsedPCIAddress(pci, field: "pci")
+        try await options.reportingFailures { client throws(ClientError) in
+            if options.json {
+                print(try await client.get(.pf(address)).prettyPrintedJSON())
+            } else {
+                print(InventoryText.physicalFunctionDetail(try await client.pf(address)), terminator: "")
+            }
+        }
+    }
+}
+
+struct ListVFs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vfs", abstract: "List the virtual functions (VFs) of every PF, or of one.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Option(help: ArgumentHelp("Only the VFs of the PF at this PCI address.", valueName: "pci"))
+    var pf: String?
+
+    func validate() throws {
+        if let pf { _ = try parsedPCIAddress(pf, field: "--pf") }
+    }
+
+    func run() async throws {
+        let address = try pf.map { try parsedPCIAddress($0, field: "--pf") }
+        try await options.reportingFailures { client throws(ClientError) in
+            if options.json {
+                print(try await client.get(.vfs(pf: address)).prettyPrintedJSON())
+                return
+            }
+            let vfs = try await client.vfs(pf: address)
+            if vfs.isEmpty {
+                print(address.map { "No VFs are enabled on \($0)." } ?? "No VFs are enabled.")
+            } else {
+                print(InventoryText.virtualFunctions(vfs), terminator: "")
+            }
+        }
+    }
+}
+
+/// Parses a PCI address argument; a bad one is a usage error (exit 64) with
+/// SRIOVCore's message, which names the field and shows the expected form.
+func parsedPCIAddress(_ text: String, field: String) throws -> PCIAddress {
+    do {
+        return try PCIAddress.parse(text, field: field)
+    } catch {
+        throw ArgumentParser.ValidationError(error.description)
+    }
+}
