@@ -48,6 +48,14 @@ if ! command -v vng >/dev/null; then
   pip install --quiet --disable-pip-version-check virtme-ng
 fi
 
+# pyroute2 (PyPI) for scripts/bench/vf-programming.sh: the library OpenStack's
+# SR-IOV agent programs VFs with. Same pip as virtme-ng.
+if ! pip show pyroute2 >/dev/null 2>&1; then
+  log "installing pyroute2 from PyPI"
+  pip install --quiet --disable-pip-version-check pyroute2
+fi
+
 log "qemu: $(qemu-system-x86_64 --version | head -n1)"
 log "kernel: $(ls /boot/vmlinuz-* | tail -n1)"
 log "vng: $(command -v vng)"
+log "pyroute2: $(pip show pyroute2 2>/dev/null | sed -n 's/^Version: //p')"
