@@ -107,3 +107,24 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+extension APIError {
+    /// The one place controller errors become API errors.
+    init(_ error: ControllerError) {
+        switch error {
+        case .invalid(let e): self = .invalid(e)
+        case .notFound(let s): self = .notFound(s)
+        case .conflict(let s): self = .conflict(s)
+        case .hostFailure(let s): self = .hostFailure(s)
+        }
+    }
+
+    /// Runs a controller call, turning its error into an API error.
+    static func mapping<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ControllerError {
+            throw APIError(error)
+        }
+    }
+}

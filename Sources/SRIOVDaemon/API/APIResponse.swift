@@ -20,6 +20,25 @@ enum APIResponse {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// A problem document with the per-setting results of a VF change.
+    static func problem(_ problem: Problem, results: [VFController.SettingResult]) -> Response {
+        struct WithResults: Encodable {
+            var problem: Problem
+            var results: [VFController.SettingResult]
+            enum Keys: String, CodingKey { case results }
+            func encode(to encoder: any Encoder) throws {
+                try problem.encode(to: encoder)
+                var c = encoder.container(keyedBy: Keys.self)
+                try c.encode(results, forKey: .results)
+            }
+        }
+        let data = (try? makeEncoder().encode(WithResults(problem: problem, results: results))) ?? Data("{}".utf8)
+        return Response(
+            status: HTTPResponse.Status(code: problem.status),
+            headers: [.contentType: "application/problem+json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
     static func problem(_ problem: Problem) -> Response {
         let data = (try? makeEncoder().encode(problem)) ?? Data("{}".utf8)
         return Response(

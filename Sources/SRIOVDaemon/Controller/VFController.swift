@@ -82,7 +82,13 @@ public final class VFController: Sendable {
             let before = try await self.readSettings(location)
             var results: [VFSettingGroup: SettingResult] = [:]
             var toWrite = config
-            for group in VFSettingGroup.groups(in: config) where Self.matches(config, before, group) {
+            // Min and max rate are one kernel attribute: a rate not given
+            // keeps its current value instead of being reset to 0.
+            if toWrite.minTxRate != nil || toWrite.maxTxRate != nil {
+                toWrite.minTxRate = toWrite.minTxRate ?? before.minTxRate ?? 0
+                toWrite.maxTxRate = toWrite.maxTxRate ?? before.maxTxRate ?? 0
+            }
+            for group in VFSettingGroup.groups(in: toWrite) where Self.matches(toWrite, before, group) {
                 results[group] = SettingResult(setting: group, outcome: .unchanged)
                 toWrite = toWrite.clearing(group)
             }

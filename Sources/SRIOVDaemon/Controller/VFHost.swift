@@ -50,4 +50,14 @@ public protocol VFHost: Sendable {
     func virtualFunctions(pf: PCIAddress) async -> [(index: Int, address: PCIAddress)]
     func setNumVFs(pf: PCIAddress, to count: Int, timeout: Duration) async throws
     func setDriversAutoprobe(pf: PCIAddress, enabled: Bool) async throws
+    /// The VF as the API shows it: identity (driver, netdev, IOMMU group,
+    /// NUMA node) from the host, with `settings` as just read.
+    func describe(_ vf: VFLocation, settings: VFSettings) async -> VirtualFunction
+}
+
+extension VFHost {
+    public func describe(_ vf: VFLocation, settings: VFSettings) async -> VirtualFunction {
+        VirtualFunction(
+            index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: await driver(of: vf.vf), settings: settings)
+    }
 }

@@ -22,6 +22,8 @@ public struct DaemonOptions: Sendable {
     public var sysfsRoot: String
     /// Longest graceful shutdown before in-flight work is cancelled.
     public var shutdownTimeout: Duration
+    public var maxRequestBytes: Int = 65536
+    public var numVFsTimeout: Duration = .seconds(120)
 
     public init(
         socketPath: String = "/run/sriovd/sriovd.sock", socketMode: UInt32 = 0o660, socketGroup: String? = nil,
@@ -37,10 +39,17 @@ public struct DaemonOptions: Sendable {
 }
 
 /// Builds the API's router. Public so tests can drive it without a socket.
-public func makeRouter(inventory: any InventorySource) -> Router<SRIOVRequestContext> {
+/// Without a controller only the read-only endpoints exist.
+public func makeRouter(
+    inventory: any InventorySource, controller: VFController? = nil, maxBodyBytes: Int = 65536
+) -> Router<SRIOVRequestContext> {
     let router = Router(context: SRIOVRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
     InventoryRoutes<SRIOVRequestContext>(inventory: inventory, version: sriovdVersion).register(on: router)
+    if let controller {
+        ControlRoutes<SRIOVRequestContext>(inventory: inventory, controller: controller, maxBodyBytes: maxBodyBytes)
+            .register(on: router)
+    }
     return router
 }
 
@@ -60,14 +69,17 @@ public struct Daemon: Sendable {
         let socketFile = UnixSocketFile(path: options.socketPath)
         try socketFile.prepare()
 
-        let inventory = HostInventory(
-            sysfs: SysfsTree(root: options.sysfsRoot), names: PCINames(), logger: logger)
+        let sysfs = SysfsTree(root: options.sysfsRoot)
+        let inventory = HostInventory(sysfs: sysfs, names: PCINames(), logger: logger)
         let pfCount = (try? await inventory.physicalFunctions().count) ?? 0
+        let store = try StateStore(directory: options.stateDirectory)
+        let controller = VFController(
+            host: try KernelVFHost(sysfs: sysfs), store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
 
         let options = self.options
         let logger = self.logger
         let app = Application(
-            router: makeRouter(inventory: inventory),
+            router: makeRouter(inventory: inventory, controller: controller, maxBodyBytes: options.maxRequestBytes),
             configuration: .init(address: .unixDomainSocket(path: options.socketPath), serverName: "sriovd"),
             onServerRunning: { _ in
                 do {

@@ -74,8 +74,11 @@ public struct DaemonSettings: Sendable {
 
     public var daemonOptions: DaemonOptions {
         let d = configuration.daemon
-        return DaemonOptions(
+        var options = DaemonOptions(
             socketPath: d.socket, socketMode: d.socketMode, socketGroup: d.adminGroup,
             stateDirectory: d.stateDirectory, sysfsRoot: sysfsRoot)
+        options.maxRequestBytes = d.maxRequestBytes
+        options.numVFsTimeout = d.numVFsTimeout
+        return options
     }
 }

@@ -59,3 +59,16 @@ snapshot() {
   done
   dump_sysfs "$RIG_OUT/$name.sysfs.txt"
 }
+
+# api NAME METHOD PATH [JSON]: one API call with curl; the body goes to
+# $RIG_OUT/NAME.json and the HTTP status to $RIG_OUT/NAME.status.
+api() {
+  local name="$1" method="$2" path="$3" body="${4:-}"
+  local args=(-sS --unix-socket "$SOCK" -X "$method" -o "$RIG_OUT/$name.json" -w '%{http_code}')
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
+  curl "${args[@]}" "http://localhost$path" >"$RIG_OUT/$name.status" || echo "curl failed" >>"$RIG_OUT/$name.status"
+  rig_log "$method $path ${body:+$body }-> $(cat "$RIG_OUT/$name.status")"
+}
+
+# ipvf NAME PF: `ip -d -j link show` of a PF, to NAME.ip.json.
+ipvf() { ip -d -j link show dev "$(rig_pf_netdev "$2")" >"$RIG_OUT/$1.ip.json"; }

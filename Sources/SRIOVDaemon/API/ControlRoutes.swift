@@ -1,0 +1,118 @@
+import HTTPTypes
+import Hummingbird
+import SRIOVCore
+import SRIOVHost
+
+/// Endpoints that change the host: VF counts, VF settings, VF drivers.
+struct ControlRoutes<Context: RequestContext> {
+    let inventory: any InventorySource
+    let controller: VFController
+    let maxBodyBytes: Int
+
+    static var vfConfigKeys: Set<String> {
+        ["mac", "vlan", "qos", "vlanProto", "spoofCheck", "trust", "linkState", "minTxRate", "maxTxRate"]
+    }
+
+    func register(on router: Router<Context>) {
+        router.put("/v1/pfs/{pciAddress}") { request, context in
+            let pf = try pciParameter(context.parameters.get("pciAddress") ?? "", field: "pciAddress")
+            let change = try await RequestBody.decode(PFChange.self, from: request, allowedKeys: PFChange.keys, limit: maxBodyBytes)
+            guard change.numVFs != nil || change.driversAutoprobe != nil else {
+                throw APIError.invalid(ValidationError(field: "body", value: "", reason: "sets nothing; give numVFs and/or driversAutoprobe"))
+            }
+            try await APIError.mapping {
+                try await controller.setNumVFs(
+                    pf: pf, count: change.numVFs, driversAutoprobe: change.driversAutoprobe, force: change.force ?? false)
+            }
+            guard let detail = try await inventory.physicalFunction(pf) else {
+                throw APIError.notFound("no SR-IOV physical function at \(pf)")
+            }
+            return try APIResponse.json(detail)
+        }
+
+        router.patch("/v1/vfs/{pciAddress}") { request, context in
+            let vf = try pciParameter(context.parameters.get("pciAddress") ?? "", field: "pciAddress")
+            let config = try await RequestBody.decode(VFConfig.self, from: request, allowedKeys: Self.vfConfigKeys, limit: maxBodyBytes)
+            guard !config.isEmpty else {
+                throw APIError.invalid(ValidationError(field: "body", value: "", reason: "sets nothing; give at least one of \(Self.vfConfigKeys.sorted().joined(separator: ", "))"))
+            }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let report = try await APIError.mapping { try await controller.configure(vf: vf, config) }
+            let elapsed = clock.now - start
+            return try await vfResponse(report, elapsed: elapsed)
+        }
+
+        router.post("/v1/vfs/{pciAddress}/restore") { _, context in
+            let vf = try pciParameter(context.parameters.get("pciAddress") ?? "", field: "pciAddress")
+            let report = try await APIError.mapping { try await controller.restore(vf: vf) }
+            return try await vfResponse(report, elapsed: nil)
+        }
+
+        router.post("/v1/vfs/{pciAddress}/driver") { request, context in
+            let vf = try pciParameter(context.parameters.get("pciAddress") ?? "", field: "pciAddress")
+            let change = try await RequestBody.decode(DriverChange.self, from: request, allowedKeys: DriverChange.keys, limit: maxBodyBytes)
+            _ = try await APIError.mapping { try await controller.bind(vf: vf, to: change.driver) }
+            return try APIResponse.json(try await currentVF(vf))
+        }
+    }
+
+    private func currentVF(_ address: PCIAddress) async throws -> VirtualFunction {
+        let all = try await inventory.virtualFunctions(pf: nil)
+        guard let vf = all.first(where: { $0.pciAddress == address }) else {
+            throw APIError.notFound("no SR-IOV virtual function at \(address)")
+        }
+        return vf
+    }
+
+    private func vfResponse(_ report: VFController.VFReport, elapsed: Duration?) async throws -> Response {
+        let location = report.location
+        let vf = await controller.host.describe(location, settings: report.settings)
+        let body = VFChangeResponse(vf: vf, results: report.results)
+        if report.failed {
+            let failed = report.results.filter { $0.outcome == .failed }
+                .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; ")
+            return APIResponse.problem(
+                Problem(title: "VF settings not applied", status: 500,
+                        detail: "VF \(location.index) of \(location.pf): \(failed); settings applied by this request were undone"),
+                results: report.results)
+        }
+        var response = try APIResponse.json(body)
+        if let elapsed {
+            // Standard Server-Timing: the whole controller call, and the part
+            // of it spent in netlink (reads and writes).
+            response.headers[.serverTiming] =
+                "controller;dur=\(Self.milliseconds(elapsed)), netlink;dur=\(Self.milliseconds(report.hostTime))"
+        }
+        return response
+    }
+
+    static func milliseconds(_ d: Duration) -> String {
+        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        return String((ms * 1000).rounded() / 1000)
+    }
+}
+
+extension HTTPField.Name {
+    static let serverTiming = Self("Server-Timing")!
+}
+
+/// The body of PUT /v1/pfs/{pciAddress}.
+struct PFChange: Codable, Sendable {
+    var numVFs: Int?
+    var driversAutoprobe: Bool?
+    var force: Bool?
+    static let keys: Set<String> = ["numVFs", "driversAutoprobe", "force"]
+}
+
+/// The body of POST /v1/vfs/{pciAddress}/driver.
+struct DriverChange: Codable, Sendable {
+    var driver: VFDriverChoice
+    static let keys: Set<String> = ["driver"]
+}
+
+/// The answer to PATCH /v1/vfs/{pciAddress}.
+struct VFChangeResponse: Codable, Sendable {
+    var vf: VirtualFunction
+    var results: [VFController.SettingResult]
+}

@@ -1,0 +1,168 @@
+import NIOPosix
+import SRIOVCore
+import SRIOVHost
+import Synchronization
+
+/// The controller's host, for real: sysfs for devices, drivers and counts,
+/// rtnetlink (our reader) for VF settings, libnl for VF writes. Calls that
+/// block in the kernel run on NIO's blocking thread pool, not on the
+/// cooperative pool that serves requests.
+public final class KernelVFHost: VFHost {
+    private let sysfs: SysfsTree
+    private let control: SRIOVDeviceControl
+    private let aliases: ModuleAliases
+    // One owner per netlink socket; each used under its own lock.
+    private let reader: Mutex<LinkReader>
+    private let writer: Mutex<VFSettingsWriter>
+
+    public init(sysfs: SysfsTree = SysfsTree()) throws {
+        self.sysfs = sysfs
+        self.control = SRIOVDeviceControl(sysfs: sysfs)
+        self.aliases = ModuleAliases(sysfs: sysfs)
+        self.reader = Mutex(try LinkReader())
+        self.writer = Mutex(try VFSettingsWriter())
+    }
+
+    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
+    public func locate(vf: PCIAddress) async -> VFLocation? {
+        guard let pf = sysfs.physicalFunction(ofVF: vf),
+            let entry = sysfs.virtualFunctions(of: pf).first(where: { $0.address == vf })
+        else { return nil }
+        return VFLocation(vf: vf, pf: pf, index: entry.index)
+    }
+
+    struct NoNetdev: Error, CustomStringConvertible {
+        var pf: PCIAddress
+        var description: String {
+            "PF \(pf) has no network interface (is its driver bound?); VF settings go through the PF's netdev"
+        }
+    }
+
+    private func pfIfindex(_ pf: PCIAddress) throws -> Int32 {
+        guard let netdev = sysfs.netdevs(pf).first, let ifindex = sysfs.ifindex(pf, netdev: netdev) else {
+            throw NoNetdev(pf: pf)
+        }
+        return ifindex
+    }
+
+    public func settings(of vf: VFLocation) async throws -> VFSettings {
+        let ifindex = try pfIfindex(vf.pf)
+        return try await blocking { [self] in
+            let link = try self.reader.withLock { try $0.link(ifindex: ifindex) }
+            return link.vfs.first { $0.index == vf.index }?.settings ?? VFSettings()
+        }
+    }
+
+    public func write(_ config: VFConfig, to vf: VFLocation) async -> [VFSettingGroup: WriteOutcome] {
+        let groups = VFSettingGroup.groups(in: config)
+        let ifindex: Int32
+        do {
+            ifindex = try pfIfindex(vf.pf)
+        } catch {
+            return Dictionary(uniqueKeysWithValues: groups.map { ($0, WriteOutcome.failed("\(error)")) })
+        }
+        let results: [VFAttributeResult]
+        do {
+            results = try await blocking { [self] in
+                self.writer.withLock { $0.apply(config, pfIfindex: ifindex, vf: vf.index) }
+            }
+        } catch {
+            return Dictionary(uniqueKeysWithValues: groups.map { ($0, WriteOutcome.failed("\(error)")) })
+        }
+        var out: [VFSettingGroup: WriteOutcome] = [:]
+        for result in results {
+            guard let group = VFSettingGroup(rawValue: result.attribute.rawValue) else { continue }
+            switch result.outcome {
+            case .applied: out[group] = .applied
+            case .unsupported(let reason): out[group] = .unsupported(reason)
+            case .failed(_, let message): out[group] = .failed(message)
+            }
+        }
+        return out
+    }
+
+    public func driver(of device: PCIAddress) async -> String? {
+        sysfs.driver(device)
+    }
+
+    public func bind(_ device: PCIAddress, to driver: VFDriverChoice) async throws {
+        let choice: DriverChoice =
+            switch driver {
+            case .vfio: .vfio
+            case .host: hostDriverChoice(for: device)
+            case .none: .unbound
+            }
+        _ = try await control.bind(device, to: choice)
+    }
+
+    /// The VF's own driver by name (from modules.alias), so binding works
+    /// with sriov_drivers_autoprobe=0, where the kernel would pick none.
+    private func hostDriverChoice(for device: PCIAddress) -> DriverChoice {
+        guard let module = aliases.hostDriver(for: device) else { return .host }
+        let drivers = sysfs.root + "/bus/pci/drivers/"
+        for name in [module, module.replacingOccurrences(of: "_", with: "-")] where sysfs.fileExists(drivers + name) {
+            return .named(name)
+        }
+        return .named(module)
+    }
+
+    public func describe(_ vf: VFLocation, settings: VFSettings) async -> VirtualFunction {
+        VirtualFunction(
+            index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: sysfs.driver(vf.vf),
+            netdev: sysfs.netdevs(vf.vf).first, iommuGroup: sysfs.iommuGroup(vf.vf),
+            numaNode: sysfs.numaNode(vf.vf), settings: settings)
+    }
+
+    public func reset(_ device: PCIAddress) async throws -> Bool {
+        try await blocking { [control] in
+            try control.resetFunction(device) == .reset
+        }
+    }
+
+    public func totalVFs(pf: PCIAddress) async -> Int? {
+        sysfs.intAttribute(pf, "sriov_totalvfs")
+    }
+
+    public func numVFs(pf: PCIAddress) async -> Int? {
+        sysfs.intAttribute(pf, "sriov_numvfs")
+    }
+
+    public func virtualFunctions(pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
+        sysfs.virtualFunctions(of: pf)
+    }
+
+    struct NetdevsMissing: Error, CustomStringConvertible {
+        var pf: PCIAddress
+        var missing: [PCIAddress]
+        var timeout: Duration
+        var description: String {
+            "\(pf): the VFs were created, but \(missing.count) bound to a host driver had no network interface after \(timeout): "
+                + missing.map(\.description).joined(separator: ", ")
+        }
+    }
+
+    /// Sets the count, then, when autoprobe lets host drivers bind the new
+    /// VFs, also waits (within the same bound) for their network interfaces.
+    public func setNumVFs(pf: PCIAddress, to count: Int, timeout: Duration) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        try await control.setNumVFs(pf: pf, to: count, timeout: timeout)
+        guard count > 0, sysfs.intAttribute(pf, "sriov_drivers_autoprobe") == 1 else { return }
+        while true {
+            let missing = sysfs.virtualFunctions(of: pf).map(\.address).filter { vf in
+                guard let driver = sysfs.driver(vf) else { return true }  // not probed yet
+                return !["vfio-pci", "pci-stub"].contains(driver) && sysfs.netdevs(vf).isEmpty
+            }
+            if missing.isEmpty { return }
+            if clock.now >= deadline { throw NetdevsMissing(pf: pf, missing: missing, timeout: timeout) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    public func setDriversAutoprobe(pf: PCIAddress, enabled: Bool) async throws {
+        try control.setDriversAutoprobe(pf: pf, enabled: enabled)
+    }
+}

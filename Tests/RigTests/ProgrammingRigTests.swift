@@ -1,0 +1,181 @@
+import Foundation
+import Testing
+
+@Suite("VF programming on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng)", .serialized,
+       .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
+struct ProgrammingRigTests {
+    static let scenario = RigScenario(name: "programming", pfs: 1)
+
+    func status(_ out: URL, _ name: String) throws -> Int {
+        try #require(Int(try out.file("\(name).status").trimmingCharacters(in: .whitespacesAndNewlines)), "\(name).status")
+    }
+
+    func body(_ out: URL, _ name: String) throws -> [String: Any] {
+        try #require(try out.json("\(name).json") as? [String: Any], "\(name).json")
+    }
+
+    func ipVF(_ out: URL, _ name: String, index: Int = 0) throws -> IPVF {
+        let link = try #require((try out.json("\(name).ip.json") as? [[String: Any]])?.first)
+        let list = try #require(link["vfinfo_list"] as? [[String: Any]])
+        return IPVF(try #require(list.first { $0["vf"] as? Int == index }))
+    }
+
+    func outcomes(_ body: [String: Any]) -> [String: String] {
+        var d: [String: String] = [:]
+        for r in body["results"] as? [[String: Any]] ?? [] {
+            if let s = r["setting"] as? String, let o = r["outcome"] as? String { d[s] = o }
+        }
+        return d
+    }
+
+    func keyValues(_ text: String) -> [String: String] {
+        var d: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let p = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if p.count == 2 { d[p[0]] = p[1] }
+        }
+        return d
+    }
+
+    @Test("VF counts 0→3→5→2→0 through the API; above totalVFs refused with nothing changed")
+    func transitions() async throws {
+        let out = try await Self.scenario.output()
+        let lines = try out.file("transitions.txt").split(separator: "\n").map(String.init)
+        #expect(lines.prefix(4) == ["3 3 3", "5 5 5", "2 2 2", "0 0 0"])
+        #expect(lines.contains("after-refusals 0"))
+        for n in [3, 5, 2, 0] { #expect(try status(out, "numvfs-\(n)") == 200) }
+        #expect(try status(out, "numvfs-too-many") == 400)
+        #expect(try body(out, "numvfs-too-many")["field"] as? String == "numVFs")
+        #expect(try status(out, "numvfs-bad-type") == 400)
+        #expect(try body(out, "numvfs-bad-type")["field"] as? String == "numVFs")
+    }
+
+    @Test("every setting igb supports round-trips; link state is reported unsupported and blocks nothing")
+    func settingsRoundTrip() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "set-all") == 200)
+        let results = outcomes(try body(out, "set-all"))
+        #expect(results["mac"] == "applied")
+        #expect(results["vlan"] == "applied")
+        #expect(results["spoofCheck"] == "applied")
+        #expect(results["trust"] == "applied")
+        #expect(results["linkState"] == "unsupported")
+        let vf = try ipVF(out, "after-set")
+        #expect(vf.mac == "52:54:00:12:34:56")
+        #expect(vf.vlan == 100 && vf.qos == 3)
+        #expect(vf.spoofCheck == false && vf.trust == true)
+        // The API's own view of the VF agrees with ip.
+        let reported = try #require(try body(out, "set-all")["vf"] as? [String: Any])
+        #expect(reported["mac"] as? String == "52:54:00:12:34:56")
+        #expect(reported["vlan"] as? Int == 100)
+    }
+
+    @Test("802.1ad and TX rate: applied and read back, or reported and nothing changed")
+    func optionalSettings() async throws {
+        let out = try await Self.scenario.output()
+        let qinq = try status(out, "set-qinq")
+        let afterQinq = try ipVF(out, "after-qinq")
+        if qinq == 200 {
+            #expect(afterQinq.vlan == 200)
+        } else {
+            #expect(qinq == 500)
+            #expect(outcomes(try body(out, "set-qinq"))["vlan"] == "failed")
+            #expect(afterQinq.vlan == 100 && afterQinq.qos == 3, "a refused VLAN leaves the previous one")
+        }
+        let rate = try status(out, "set-rate")
+        let afterRate = try ipVF(out, "after-rate")
+        if rate == 200 {
+            #expect(afterRate.maxTx == 100)
+        } else {
+            #expect(outcomes(try body(out, "set-rate"))["txRate"] == "failed")
+        }
+    }
+
+    @Test("bad input is a 400 naming the field, and changes nothing")
+    func badInput() async throws {
+        let out = try await Self.scenario.output()
+        let expected = [
+            "bad-vlan": "vlan", "bad-qos": "qos", "bad-mac": "mac", "bad-zero-mac": "mac", "bad-field": "vlanid",
+            "bad-json": "body", "bad-address": "pciAddress",
+        ]
+        for (name, field) in expected {
+            #expect(try status(out, name) == 400, "\(name)")
+            let problem = try body(out, name)
+            #expect(problem["field"] as? String == field, "\(name)")
+            #expect((problem["detail"] as? String)?.isEmpty == false, "\(name)")
+        }
+        #expect(try status(out, "not-a-vf") == 404)
+        let before = try ipVF(out, "before-bad")
+        let after = try ipVF(out, "after-bad")
+        #expect(before.mac == after.mac && before.vlan == after.vlan && before.qos == after.qos)
+        #expect(before.spoofCheck == after.spoofCheck && before.trust == after.trust && before.maxTx == after.maxTx)
+    }
+
+    @Test("restore leaves the VF as it was found")
+    func restore() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "restore") == 200)
+        let original = try ipVF(out, "original")
+        let restored = try ipVF(out, "after-restore")
+        #expect(restored.mac == original.mac)
+        #expect(restored.vlan == original.vlan && restored.qos == original.qos)
+        #expect(restored.spoofCheck == original.spoofCheck)
+        #expect(restored.trust == original.trust)
+        #expect(restored.maxTx == original.maxTx)
+    }
+
+    @Test("binding: vfio-pci with the emulated IOMMU, back to igbvf, then none; unknown driver refused")
+    func binding() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "bind-vfio") == 200)
+        let vfio = keyValues(try out.file("bind-vfio.txt"))
+        #expect(vfio["driver"] == "vfio-pci")
+        #expect(vfio["devnode"] == "yes")
+        #expect(keyValues(try out.file("bind-host.txt"))["driver"] == "igbvf")
+        #expect(keyValues(try out.file("bind-none.txt"))["driver"] == "none")
+        #expect(try status(out, "bind-bad") == 400)
+        #expect(try body(out, "bind-bad")["field"] as? String == "driver")
+    }
+
+    // igb logs "Reload the VF driver to make this change effective" for every
+    // MAC set, bound or not; what matters is the MAC igbvf comes up with.
+    @Test("a MAC set before igbvf binds is the VF netdev's MAC at once")
+    func macAtBind() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "bind-vf2-host") == 200)
+        let facts = keyValues(try out.file("mac-at-bind.txt"))
+        #expect(facts["netdev"] != "none")
+        #expect(facts["netdev_mac"] == "52:54:00:ab:cd:02")
+    }
+
+    @Test("the API's VF answers carry the VF's identity, not only its settings")
+    func responseIdentity() async throws {
+        let out = try await Self.scenario.output()
+        let vf = try #require(try body(out, "set-all")["vf"] as? [String: Any])
+        #expect(vf["iommuGroup"] as? Int != nil)
+        #expect(vf["pf"] as? String != nil)
+    }
+
+    @Test("lowering the count over a VF in use is refused (409) unless forced")
+    func lowering() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "lower-refused") == 409)
+        let lines = try out.file("transitions.txt")
+        #expect(lines.contains("after-refused 3"))
+        #expect(try status(out, "lower-forced") == 200)
+        #expect(lines.contains("after-forced 1"))
+    }
+
+    @Test("with autoprobe on, the count change returns once igbvf's VF netdevs exist")
+    func autoprobeWaitsForNetdevs() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "autoprobe-2") == 200)
+        let detail = try body(out, "autoprobe-2")
+        let vfs = try #require(detail["vfs"] as? [[String: Any]])
+        #expect(vfs.count == 2)
+        for vf in vfs {
+            #expect(vf["driver"] as? String == "igbvf")
+            #expect((vf["netdev"] as? String)?.isEmpty == false)
+        }
+    }
+}
