@@ -48,6 +48,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -57,7 +58,8 @@ let package = Package(
         .executableTarget(
             name: "sriovd",
             dependencies: [
-                "SRIOVDaemon",
+                "SRIOVDaemon", "SRIOVCore", "SRIOVHost",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -73,8 +75,9 @@ let package = Package(
         .testTarget(
             name: "SRIOVDaemonTests",
             dependencies: [
-                "SRIOVDaemon", "SRIOVClient", "SRIOVCore",
+                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.

@@ -61,6 +61,36 @@ public struct VFConfig: Hashable, Sendable, Codable {
         self.maxTxRate = maxTxRate
     }
 
+    enum CodingKeys: String, CodingKey {
+        case mac, vlan, qos, vlanProto, spoofCheck, trust, linkState, minTxRate, maxTxRate
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mac = try c.decodeIfPresent(MACAddress.self, forKey: .mac)
+        vlan = try c.decodeIfPresent(VLANID.self, forKey: .vlan)
+        qos = try c.decodeIfPresent(VLANQoS.self, forKey: .qos)
+        vlanProto = try c.decodeIfPresent(VLANProtocol.self, forKey: .vlanProto)
+        spoofCheck = try c.decodeIfPresent(Bool.self, forKey: .spoofCheck)
+        trust = try c.decodeIfPresent(Bool.self, forKey: .trust)
+        linkState = try c.decodeIfPresent(VFLinkState.self, forKey: .linkState)
+        // Decoded as Int and range-checked here, so a negative or huge rate
+        // is an error that names the field (not "invalid JSON").
+        func rate(_ key: CodingKeys) throws -> UInt32? {
+            guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return nil }
+            guard let rate = UInt32(exactly: value) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c,
+                    debugDescription: ValidationError(
+                        field: key.stringValue, value: String(value), reason: "is not a rate in Mbit/s (0 to 4294967295)"
+                    ).description)
+            }
+            return rate
+        }
+        minTxRate = try rate(.minTxRate)
+        maxTxRate = try rate(.maxTxRate)
+    }
+
     /// True when nothing is configured.
     public var isEmpty: Bool { self == VFConfig() }
 

@@ -11,7 +11,7 @@ struct SRIOVDCommand: AsyncParsableCommand {
         commandName: "sriovd",
         abstract: "Manage SR-IOV virtual functions for virtual machines.",
         version: sriovdVersion,
-        subcommands: [Run.self, CheckConfig.self],
+        subcommands: [Run.self, CheckConfig.self, PlanCommand.self],
         defaultSubcommand: Run.self)
 }
 

@@ -73,66 +73,97 @@ public final class VFController: Sendable {
     /// before anything is touched; if any setting fails, the ones this
     /// request applied are put back and the report says so.
     public func configure(vf address: PCIAddress, _ config: VFConfig) async throws(ControllerError) -> VFReport {
+        try await apply(config, to: address, mode: .request)
+    }
+
+    /// Applies the configuration file's settings to a VF that is not in use.
+    /// Declared settings are the VF's baseline, not a change to undo: no
+    /// original is recorded (else the VF would look in use from then on),
+    /// and each setting stands on its own (no rollback). A VF configured
+    /// through the API is refused with `.conflict`, under the VF's lock.
+    public func applyDeclared(vf address: PCIAddress, _ config: VFConfig) async throws(ControllerError) -> VFReport {
+        try await apply(config, to: address, mode: .declared)
+    }
+
+    enum ApplyMode {
+        /// An API request: original recorded, rolled back on failure.
+        case request
+        /// The configuration file: refused on an in-use VF, no original, no rollback.
+        case declared
+    }
+
+    private func apply(_ config: VFConfig, to address: PCIAddress, mode: ApplyMode) async throws(ControllerError) -> VFReport {
         do { try config.validate() } catch { throw .invalid(error) }
         let location = try await locate(address)
         let clock = HostTimeAccumulator()
         do {
-          return try await Self.$hostTime.withValue(clock) { () async throws -> VFReport in
-          try await serialize(vf: address) { () throws(ControllerError) in
-            let before = try await self.readSettings(location)
-            var results: [VFSettingGroup: SettingResult] = [:]
-            var toWrite = config
-            // Min and max rate are one kernel attribute: a rate not given
-            // keeps its current value instead of being reset to 0.
-            if toWrite.minTxRate != nil || toWrite.maxTxRate != nil {
-                toWrite.minTxRate = toWrite.minTxRate ?? before.minTxRate ?? 0
-                toWrite.maxTxRate = toWrite.maxTxRate ?? before.maxTxRate ?? 0
-            }
-            for group in VFSettingGroup.groups(in: toWrite) where Self.matches(toWrite, before, group) {
-                results[group] = SettingResult(setting: group, outcome: .unchanged)
-                toWrite = toWrite.clearing(group)
-            }
-            let groups = VFSettingGroup.groups(in: toWrite)
-            var after: VFSettings? = groups.isEmpty ? before : nil
-            if !groups.isEmpty {
-                // The original is on disk before the first write: a crash
-                // between here and the end still knows what to restore.
-                try self.recordOriginal(location, before: before, changed: groups)
-                let (written, lastRead) = try await self.writeAndVerify(toWrite, to: location)
-                after = lastRead
-                results.merge(written) { $1 }
-                if written.values.contains(where: { $0.outcome == .failed }) {
-                    after = nil
-                    let applied = written.filter { $0.value.outcome == .applied }.map(\.key)
-                    let undo = before.asConfig(only: Set(applied))
-                    let undone = await self.host.write(undo, to: location)
-                    for group in applied {
-                        if case .applied = undone[group] {
-                            results[group]?.outcome = .rolledBack
-                        } else {
-                            results[group]?.detail = "applied, and could not be undone: \(undone[group].map { "\($0)" } ?? "not attempted")"
-                        }
+            return try await Self.$hostTime.withValue(clock) { () async throws -> VFReport in
+                try await self.serialize(vf: address) { () throws(ControllerError) in
+                    if mode == .declared, try self.loadOriginal(address) != nil {
+                        throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")
                     }
+                    let report = try await self.applyLocked(config, location, mode: mode, clock: clock)
+                    self.log(mode == .request ? "vf.configure" : "vf.declare", location, report)
+                    return report
                 }
             }
-            var settings = before
-            if let after {
-                settings = after
-            } else if let fresh = try? await self.readSettings(location) {
-                settings = fresh
-            }
-            let report = VFReport(
-                location: location, results: results.values.sorted { $0.setting < $1.setting },
-                settings: settings, hostTime: clock.total)
-            self.log("vf.configure", location, report)
-            return report
-          }
-          }
         } catch let error as ControllerError {
             throw error
         } catch {
             throw .hostFailure("\(error)")
         }
+    }
+
+    private func applyLocked(
+        _ config: VFConfig, _ location: VFLocation, mode: ApplyMode, clock: HostTimeAccumulator
+    ) async throws(ControllerError) -> VFReport {
+        let before = try await readSettings(location)
+        var results: [VFSettingGroup: SettingResult] = [:]
+        var toWrite = config
+        // Min and max rate are one kernel attribute: a rate not given keeps
+        // its current value instead of being reset to 0.
+        if toWrite.minTxRate != nil || toWrite.maxTxRate != nil {
+            toWrite.minTxRate = toWrite.minTxRate ?? before.minTxRate ?? 0
+            toWrite.maxTxRate = toWrite.maxTxRate ?? before.maxTxRate ?? 0
+        }
+        for group in VFSettingGroup.groups(in: toWrite) where Self.matches(toWrite, before, group) {
+            results[group] = SettingResult(setting: group, outcome: .unchanged)
+            toWrite = toWrite.clearing(group)
+        }
+        let groups = VFSettingGroup.groups(in: toWrite)
+        var after: VFSettings? = groups.isEmpty ? before : nil
+        if !groups.isEmpty {
+            if mode == .request {
+                // The original is on disk before the first write: a crash
+                // between here and the end still knows what to restore.
+                try recordOriginal(location, before: before, changed: groups)
+            }
+            let (written, lastRead) = try await writeAndVerify(toWrite, to: location)
+            after = lastRead
+            results.merge(written) { $1 }
+            if mode == .request, written.values.contains(where: { $0.outcome == .failed }) {
+                after = nil
+                let applied = written.filter { $0.value.outcome == .applied }.map(\.key)
+                let undone = await host.write(before.asConfig(only: Set(applied)), to: location)
+                for group in applied {
+                    if case .applied = undone[group] {
+                        results[group]?.outcome = .rolledBack
+                    } else {
+                        results[group]?.detail =
+                            "applied, and could not be undone: \(undone[group].map { "\($0)" } ?? "not attempted")"
+                    }
+                }
+            }
+        }
+        var settings = before
+        if let after {
+            settings = after
+        } else if let fresh = try? await readSettings(location) {
+            settings = fresh
+        }
+        return VFReport(
+            location: location, results: results.values.sorted { $0.setting < $1.setting },
+            settings: settings, hostTime: clock.total)
     }
 
     /// Puts back exactly the settings sriovd changed on this VF since it
@@ -176,8 +207,21 @@ public final class VFController: Sendable {
     /// Binds a VF to vfio-pci (after checking its IOMMU group and resetting
     /// it), to its host driver, or to none.
     public func bind(vf address: PCIAddress, to choice: VFDriverChoice) async throws(ControllerError) -> String? {
+        try await bind(vf: address, to: choice, declared: false)
+    }
+
+    /// The configuration file's driver for a VF; refused with `.conflict`
+    /// (under the VF's lock) when the VF is configured through the API.
+    public func bindDeclared(vf address: PCIAddress, to choice: VFDriverChoice) async throws(ControllerError) -> String? {
+        try await bind(vf: address, to: choice, declared: true)
+    }
+
+    private func bind(vf address: PCIAddress, to choice: VFDriverChoice, declared: Bool) async throws(ControllerError) -> String? {
         let location = try await locate(address)
         return try await serialize(vf: address) { () throws(ControllerError) in
+            if declared, try self.loadOriginal(address) != nil {
+                throw .conflict("\(address) is in use (configured through the API); the configuration file does not rebind it")
+            }
             let current = await self.host.driver(of: address)
             if Self.driverMatches(current, choice) { return current }
             do {
@@ -233,8 +277,10 @@ public final class VFController: Sendable {
             guard let count else { return }
             let current = await self.host.numVFs(pf: pf) ?? 0
             guard count != current else { return }
-            let leaving = await self.host.virtualFunctions(pf: pf).filter { $0.index >= count }
-            if count < current && !force {
+            // Between two nonzero counts the kernel goes through 0: every VF
+            // is removed and recreated, not only those above the new count.
+            let leaving = await self.host.virtualFunctions(pf: pf).filter { current != 0 || $0.index >= count }
+            if !leaving.isEmpty && !force {
                 var busy: [String] = []
                 for vf in leaving {
                     let driver = await self.host.driver(of: vf.address)
@@ -245,7 +291,7 @@ public final class VFController: Sendable {
                 }
                 if !busy.isEmpty {
                     throw .conflict(
-                        "lowering \(pf) to \(count) VFs would remove \(busy.joined(separator: ", ")); release them first or set force")
+                        "changing \(pf) from \(current) to \(count) VFs would remove \(busy.joined(separator: ", ")); release them first or set force")
                 }
             }
             do {

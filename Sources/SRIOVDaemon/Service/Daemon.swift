@@ -23,6 +23,10 @@ public struct DaemonOptions: Sendable {
     /// Longest graceful shutdown before in-flight work is cancelled.
     public var shutdownTimeout: Duration
     public var maxRequestBytes: Int = 65536
+    /// The declared state reconciled at start, on SIGHUP and periodically.
+    public var configuration: SRIOVConfiguration = .defaults
+    /// Where SIGHUP re-reads the configuration from; nil: no file.
+    public var configPath: String?
     public var numVFsTimeout: Duration = .seconds(120)
 
     public init(
@@ -99,6 +103,11 @@ public struct Daemon: Sendable {
             },
             logger: logger)
 
+        let reconciler = ReconcileService(
+            configuration: options.configuration, configPath: options.configPath,
+            executor: ReconcileExecutor(controller: controller, inventory: inventory, logger: logger),
+            notifier: notifier, logger: logger)
+
         let watchdog = WatchdogService(
             notifier: notifier,
             isHealthy: { (try? await inventory.physicalFunctions()) != nil },
@@ -107,6 +116,8 @@ public struct Daemon: Sendable {
         var groupConfig = ServiceGroupConfiguration(
             services: [
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: reconciler, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 // Helpers that may finish early (no watchdog configured) must
                 // not take the group down with them.

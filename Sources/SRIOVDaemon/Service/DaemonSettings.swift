@@ -79,6 +79,8 @@ public struct DaemonSettings: Sendable {
             stateDirectory: d.stateDirectory, sysfsRoot: sysfsRoot)
         options.maxRequestBytes = d.maxRequestBytes
         options.numVFsTimeout = d.numVFsTimeout
+        options.configuration = configuration
+        options.configPath = configPath
         return options
     }
 }
