@@ -33,12 +33,16 @@ struct ClientOptions: ParsableArguments {
     }
 
     /// Runs `body` with a client; a failure is printed as "error: ..." on
-    /// stderr and ends the command with its exit status.
-    func reportingFailures(_ body: (SRIOVClient) async throws(ClientError) -> Void) async throws {
+    /// stderr, followed by "hint: ..." when `hint` has one for it, and ends
+    /// the command with its exit status.
+    func reportingFailures(
+        hint: (ClientError) -> String? = { _ in nil }, _ body: (SRIOVClient) async throws(ClientError) -> Void
+    ) async throws {
         do {
             try await body(SRIOVClient(socketPath: socketPath, timeout: .seconds(timeout)))
         } catch {
             writeToStandardError("error: \(error)")
+            if let hint = hint(error) { writeToStandardError("hint: \(hint)") }
             throw ExitCode(error.exitStatus)
         }
     }

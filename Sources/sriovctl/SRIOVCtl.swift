@@ -6,16 +6,28 @@ import SRIOVCore
 struct SRIOVCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sriovctl",
-        abstract: "Show the SR-IOV physical and virtual functions that sriovd manages.",
+        abstract: "Show and change the SR-IOV physical and virtual functions that sriovd manages.",
         discussion: """
             sriovctl talks to sriovd on its Unix socket: --socket, else $SRIOVD_SOCKET, \
             else \(SRIOVClient.defaultSocketPath).
 
-            Exit status: 0 success; 1 sriovd refused the request; 64 bad arguments; \
+            Reading: health, pfs, vfs [--pf PCI], and pf PCI (same as pf show PCI).
+            Changing, a noun then a verb; values are checked before anything is sent:
+              pf set PCI [--num-vfs N] [--autoprobe on|off] [--force]
+              vf set PCI [--mac MAC] [--vlan ID] [--qos N] [--vlan-proto 802.1Q|802.1ad]
+                         [--spoof-check on|off] [--trust on|off]
+                         [--link-state auto|enable|disable]
+                         [--min-tx-rate MBPS] [--max-tx-rate MBPS]
+              vf restore PCI       put back what sriovd changed on the VF
+              vf driver PCI vfio-pci|host|none
+            See sriovctl help vf set, and so on.
+
+            Exit status: 0 success (a VF setting its driver does not support is a note, not a failure); \
+            1 sriovd refused the request or a VF setting failed (and was rolled back); 64 bad arguments; \
             69 sriovd is not running; 70 internal error; 71 system error; 75 sriovd did not answer in time; \
             76 sriovd's answer could not be read; 77 permission denied.
             """,
-        subcommands: [HealthCommand.self, ListPFs.self, ShowPF.self, ListVFs.self])
+        subcommands: [HealthCommand.self, ListPFs.self, PFCommand.self, ListVFs.self, VFCommand.self])
 
     // Here too, so that the options may come before the subcommand's name.
     @OptionGroup var options: ClientOptions
@@ -58,31 +70,6 @@ struct ListPFs: AsyncParsableCommand {
             print(InventoryText.physicalFunctions(pfs), terminator: "")
             for pf in pfs.sorted(by: { $0.pciAddress < $1.pciAddress }) {
                 for warning in pf.warnings { writeToStandardError("warning: \(pf.pciAddress): \(warning)") }
-            }
-        }
-    }
-}
-
-struct ShowPF: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pf", abstract: "Show one physical function and its virtual functions.")
-
-    @OptionGroup var options: ClientOptions
-
-    @Argument(help: ArgumentHelp("The PF's PCI address, e.g. 0000:01:00.0.", valueName: "pci"))
-    var pci: String
-
-    func validate() throws {
-        _ = try parsedPCIAddress(pci, field: "pci")
-    }
-
-    func run() async throws {
-        let address = try parsedPCIAddress(pci, field: "pci")
-        try await options.reportingFailures { client throws(ClientError) in
-            if options.json {
-                print(try await client.get(.pf(address)).prettyPrintedJSON())
-            } else {
-                print(InventoryText.physicalFunctionDetail(try await client.pf(address)), terminator: "")
             }
         }
     }

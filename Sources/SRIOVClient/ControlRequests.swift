@@ -1,0 +1,185 @@
+import SRIOVCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The write requests: VF counts, VF settings, VF drivers.
+extension SRIOVClient {
+    /// `PUT /v1/pfs/{address}`: sets a PF's VF count and/or autoprobe; answers
+    /// with the PF and its VFs afterwards. A count above `sriov_totalvfs` is a
+    /// 400; lowering the count while a VF that would go is in use is a 409
+    /// naming the VFs, unless `change.force`.
+    public func changePF(
+        _ address: PCIAddress, _ change: PFChange
+    ) async throws(ClientError) -> PhysicalFunctionDetail {
+        try await send(.changePF(address, change)).checked().decode(PhysicalFunctionDetail.self)
+    }
+
+    /// `PATCH /v1/vfs/{address}`. A setting that failed is not thrown: the
+    /// report says which, with `failure` set; any other refusal is.
+    public func changeVF(_ address: PCIAddress, _ change: VFChange) async throws(ClientError) -> VFChangeReport {
+        try VFChangeReport(response: try await send(.changeVF(address, change)))
+    }
+
+    /// `POST /v1/vfs/{address}/restore`: puts back what sriovd changed on the
+    /// VF. Empty `results` when sriovd has changed nothing on it.
+    public func restoreVF(_ address: PCIAddress) async throws(ClientError) -> VFChangeReport {
+        try VFChangeReport(response: try await send(.restoreVF(address)))
+    }
+
+    /// `POST /v1/vfs/{address}/driver`: binds the VF; answers with the VF afterwards.
+    public func bindVF(_ address: PCIAddress, to driver: VFDriver) async throws(ClientError) -> VirtualFunction {
+        try await send(.bindVF(address, to: driver)).checked().decode(VirtualFunction.self)
+    }
+}
+
+extension SRIOVClient.Endpoint {
+    /// One VF, for changing its settings.
+    public static func vf(_ address: PCIAddress) -> Self { Self(path: "/v1/vfs/\(address)") }
+    public static func vfRestore(_ address: PCIAddress) -> Self { Self(path: "/v1/vfs/\(address)/restore") }
+    public static func vfDriver(_ address: PCIAddress) -> Self { Self(path: "/v1/vfs/\(address)/driver") }
+}
+
+extension SRIOVClient.Request {
+    public static func changePF(_ address: PCIAddress, _ change: SRIOVClient.PFChange) throws(ClientError) -> Self {
+        Self(method: .put, path: SRIOVClient.Endpoint.pf(address).path, body: try jsonBody(change))
+    }
+
+    public static func changeVF(_ address: PCIAddress, _ change: SRIOVClient.VFChange) throws(ClientError) -> Self {
+        Self(method: .patch, path: SRIOVClient.Endpoint.vf(address).path, body: try jsonBody(change))
+    }
+
+    /// Without a body: the daemon knows what it changed.
+    public static func restoreVF(_ address: PCIAddress) -> Self {
+        Self(method: .post, path: SRIOVClient.Endpoint.vfRestore(address).path)
+    }
+
+    public static func bindVF(_ address: PCIAddress, to driver: SRIOVClient.VFDriver) throws(ClientError) -> Self {
+        Self(
+            method: .post, path: SRIOVClient.Endpoint.vfDriver(address).path,
+            body: try jsonBody(SRIOVClient.DriverChange(driver: driver)))
+    }
+
+    /// Keys sorted, so that the same change is always the same bytes.
+    static func jsonBody(_ value: some Encodable) throws(ClientError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(value))
+        } catch {
+            throw .invalidRequest("the body cannot be encoded as JSON: \(error)")
+        }
+    }
+}
+
+extension SRIOVClient {
+    /// The outcome of one group of VF settings. VLAN id, QoS and protocol are
+    /// one group (`vlan`), as are the minimum and maximum TX rate (`txRate`).
+    public struct SettingResult: Hashable, Sendable, Codable {
+        public var setting: Setting
+        public var outcome: Outcome
+        /// Why, for the outcomes that need saying: the driver's error, what the PF reads back.
+        public var detail: String?
+
+        public init(setting: Setting, outcome: Outcome, detail: String? = nil) {
+            self.setting = setting
+            self.outcome = outcome
+            self.detail = detail
+        }
+
+        /// A group of settings as the API names it. Any name is kept, so a
+        /// newer daemon's groups are still shown; the ones known are named.
+        public struct Setting: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
+            CustomStringConvertible
+        {
+            public let rawValue: String
+            public init(rawValue: String) { self.rawValue = rawValue }
+            public init(stringLiteral value: String) { rawValue = value }
+
+            public static let mac: Setting = "mac"
+            public static let vlan: Setting = "vlan"
+            public static let spoofCheck: Setting = "spoofCheck"
+            public static let trust: Setting = "trust"
+            public static let linkState: Setting = "linkState"
+            public static let txRate: Setting = "txRate"
+
+            public var description: String { rawValue }
+        }
+
+        /// What happened to a group. Any name is kept, as for `Setting`.
+        public struct Outcome: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
+            CustomStringConvertible
+        {
+            public let rawValue: String
+            public init(rawValue: String) { self.rawValue = rawValue }
+            public init(stringLiteral value: String) { rawValue = value }
+
+            /// Written and read back as asked.
+            public static let applied: Outcome = "applied"
+            /// Already as asked; nothing written.
+            public static let unchanged: Outcome = "unchanged"
+            /// The VF's driver cannot do it; the other settings went on. Not an error.
+            public static let unsupported: Outcome = "unsupported"
+            public static let failed: Outcome = "failed"
+            /// Written, then undone because another setting of the request failed.
+            public static let rolledBack: Outcome = "rolledBack"
+            /// Not attempted: nothing is known to restore it to.
+            public static let skipped: Outcome = "skipped"
+
+            public var description: String { rawValue }
+        }
+    }
+
+    /// The answer to a VF change or restore, failed or not.
+    public struct VFChangeReport: Hashable, Sendable {
+        /// The VF afterwards. nil when a setting failed: the daemon's problem
+        /// document carries the results but not the VF.
+        public var vf: VirtualFunction?
+        /// One per setting group the request touched, in the daemon's order.
+        public var results: [SettingResult]
+        /// Why the change failed; the settings it had applied were rolled
+        /// back (see `results`). nil when nothing failed.
+        public var failure: Problem?
+
+        public init(vf: VirtualFunction?, results: [SettingResult], failure: Problem? = nil) {
+            self.vf = vf
+            self.results = results
+            self.failure = failure
+        }
+
+        /// A 2xx with `{"vf":...,"results":[...]}`, or an error status whose
+        /// problem document has a `results` member. Any other error status is
+        /// thrown, as `Response.checked()` throws it.
+        public init(response: Response) throws(ClientError) {
+            if response.isSuccess {
+                let body = try response.decode(Body.self)
+                self.init(vf: body.vf, results: body.results)
+                return
+            }
+            guard let failed = try? response.decode(FailedBody.self), let results = failed.results else {
+                throw ClientError(response: response)
+            }
+            guard case .api(let problem) = ClientError(response: response) else {
+                throw ClientError(response: response)
+            }
+            self.init(vf: nil, results: results, failure: problem)
+        }
+
+        /// The results with this outcome.
+        public func results(_ outcome: SettingResult.Outcome) -> [SettingResult] {
+            results.filter { $0.outcome == outcome }
+        }
+
+        struct Body: Decodable {
+            var vf: VirtualFunction
+            var results: [SettingResult]
+        }
+
+        struct FailedBody: Decodable {
+            var results: [SettingResult]?
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import SRIOVClient
+import SRIOVCore
+
+/// `sriovctl vf set|restore|driver PCI ...`: changes to one VF. `sriovctl vfs` lists them.
+struct VFCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vf", abstract: "Change one virtual function (VF): its settings or its driver.",
+        subcommands: [SetVF.self, RestoreVF.self, BindVF.self])
+
+    @OptionGroup var options: ClientOptions
+}
+
+struct SetVF: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Change a VF's MAC, VLAN, spoof check, trust, link state or TX rates.",
+        discussion: """
+            Only the settings given are changed. sriovd records the VF's settings before its first \
+            change, so that `sriovctl vf restore` can put them back.
+
+            Each setting is applied and reported on its own: applied, unchanged, or unsupported \
+            (the VF's driver cannot do it; a note, not a failure). If one fails, the ones this \
+            command applied are rolled back, the table says so, and the exit status is 1.
+            """)
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
+    var pci: String
+
+    @Option(help: ArgumentHelp("The VF's MAC address, unicast, e.g. 52:54:00:12:34:56.", valueName: "mac"))
+    var mac: String?
+
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("The port VLAN id, 1-4094; 0 removes the VLAN.", valueName: "id"))
+    var vlan: String?
+
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("The 802.1p priority of the VLAN tag, 0-7; needs --vlan.", valueName: "n"))
+    var qos: String?
+
+    @Option(help: ArgumentHelp("The VLAN tag protocol; 802.1ad needs --vlan.", valueName: "802.1Q|802.1ad"))
+    var vlanProto: String?
+
+    @Option(help: ArgumentHelp("Whether the PF drops frames with a source MAC not the VF's.", valueName: "on|off"))
+    var spoofCheck: String?
+
+    @Option(help: ArgumentHelp("Whether the VF may change its MAC and use promiscuous modes.", valueName: "on|off"))
+    var trust: String?
+
+    @Option(
+        help: ArgumentHelp("The VF's link: follow the PF's, or force it up or down.", valueName: "auto|enable|disable"))
+    var linkState: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Guaranteed TX rate in Mbit/s; 0 is none.", valueName: "mbps"))
+    var minTxRate: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("TX rate limit in Mbit/s; 0 is no limit.", valueName: "mbps"))
+    var maxTxRate: String?
+
+    func validate() throws {
+        _ = try parsedPCIAddress(pci, field: "pci")
+        _ = try change()
+    }
+
+    func run() async throws {
+        let address = try parsedPCIAddress(pci, field: "pci")
+        let change = try change()
+        try await options.reportingFailures { client throws(ClientError) in
+            let response = try await client.send(.changeVF(address, change))
+            try showReport(of: response, vf: address, json: options.json, noResults: "sriovd reported no settings.")
+        }
+    }
+
+    private func change() throws -> SRIOVClient.VFChange {
+        let given = SRIOVClient.VFChange.Options(
+            mac: mac, vlan: vlan, qos: qos, vlanProto: vlanProto, spoofCheck: spoofCheck, trust: trust,
+            linkState: linkState, minTxRate: minTxRate, maxTxRate: maxTxRate)
+        do {
+            return try SRIOVClient.VFChange(parsing: given)
+        } catch {
+            throw ArgumentParser.ValidationError(error.description)
+        }
+    }
+}
+
+struct RestoreVF: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore", abstract: "Put back the VF settings sriovd changed, as they were before.",
+        discussion: """
+            Only the settings sriovd changed are written; the others are left alone. A setting \
+            whose original value the driver never reported cannot be put back, and is reported as skipped.
+            """)
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
+    var pci: String
+
+    func validate() throws {
+        _ = try parsedPCIAddress(pci, field: "pci")
+    }
+
+    func run() async throws {
+        let address = try parsedPCIAddress(pci, field: "pci")
+        try await options.reportingFailures { client throws(ClientError) in
+            let response = try await client.send(.restoreVF(address))
+            try showReport(
+                of: response, vf: address, json: options.json,
+                noResults: "Nothing to restore: sriovd has not changed the settings of \(address).")
+        }
+    }
+}
+
+struct BindVF: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "driver", abstract: "Bind a VF to vfio-pci, to its host driver, or to no driver.",
+        discussion: """
+            vfio-pci is for passing the VF to a VM: sriovd checks its IOMMU group and resets the \
+            function first. host is the kernel's own VF driver (igbvf, iavf, ...). Then shows the VF.
+            """)
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
+    var pci: String
+
+    @Argument(help: ArgumentHelp("The driver to bind the VF to.", valueName: "vfio-pci|host|none"))
+    var driver: String
+
+    func validate() throws {
+        _ = try parsedPCIAddress(pci, field: "pci")
+        _ = try parsedDriver()
+    }
+
+    func run() async throws {
+        let address = try parsedPCIAddress(pci, field: "pci")
+        let driver = try parsedDriver()
+        try await options.reportingFailures { client throws(ClientError) in
+            let response = try await client.send(.bindVF(address, to: driver)).checked()
+            if options.json {
+                print(try response.prettyPrintedJSON())
+            } else {
+                print(InventoryText.virtualFunctions([try response.decode(VirtualFunction.self)]), terminator: "")
+            }
+        }
+    }
+
+    private func parsedDriver() throws -> SRIOVClient.VFDriver {
+        do {
+            return try SRIOVClient.VFDriver.parse(driver, field: "driver")
+        } catch {
+            throw ArgumentParser.ValidationError(error.description)
+        }
+    }
+}
+
+/// Prints the answer to a VF change or restore: the daemon's JSON, or the
+/// results and the VF; notes on stderr for settings the driver cannot do.
+/// A failed setting is thrown after the results are shown (exit 1).
+private func showReport(
+    of response: SRIOVClient.Response, vf address: PCIAddress, json: Bool, noResults: String
+) throws(ClientError) {
+    let report = try SRIOVClient.VFChangeReport(response: response)
+    if json {
+        print(try response.prettyPrintedJSON())
+    } else {
+        print(ResultsText.vfChange(report, noResults: noResults), terminator: "")
+    }
+    for line in ResultsText.notes(report, vf: address) { writeToStandardError(line) }
+    if let failure = report.failure { throw .api(failure) }
+}
