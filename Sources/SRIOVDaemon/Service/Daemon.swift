@@ -45,7 +45,8 @@ public struct DaemonOptions: Sendable {
 /// Builds the API's router. Public so tests can drive it without a socket.
 /// Without a controller only the read-only endpoints exist.
 public func makeRouter(
-    inventory: any InventorySource, controller: VFController? = nil, maxBodyBytes: Int = 65536
+    inventory: any InventorySource, controller: VFController? = nil, assignments: AssignmentService? = nil,
+    maxBodyBytes: Int = 65536
 ) -> Router<SRIOVRequestContext> {
     let router = Router(context: SRIOVRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
@@ -53,6 +54,9 @@ public func makeRouter(
     if let controller {
         ControlRoutes<SRIOVRequestContext>(inventory: inventory, controller: controller, maxBodyBytes: maxBodyBytes)
             .register(on: router)
+    }
+    if let assignments {
+        AssignmentRoutes<SRIOVRequestContext>(service: assignments, maxBodyBytes: maxBodyBytes).register(on: router)
     }
     return router
 }
@@ -80,10 +84,18 @@ public struct Daemon: Sendable {
         let controller = VFController(
             host: try KernelVFHost(sysfs: sysfs), store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
 
+        let configuration = options.configuration
+        let assignments = AssignmentService(
+            controller: controller, store: store, inventory: inventory, configuration: { configuration }, logger: logger)
+        // Interrupted assignments and releases are finished before anything is served.
+        await assignments.recover()
+
         let options = self.options
         let logger = self.logger
         let app = Application(
-            router: makeRouter(inventory: inventory, controller: controller, maxBodyBytes: options.maxRequestBytes),
+            router: makeRouter(
+                inventory: inventory, controller: controller, assignments: assignments,
+                maxBodyBytes: options.maxRequestBytes),
             configuration: .init(address: .unixDomainSocket(path: options.socketPath), serverName: "sriovd"),
             onServerRunning: { _ in
                 do {

@@ -30,6 +30,7 @@ public final class StateStore: Sendable {
                 t.column("capturedAt", .datetime).notNull()
             }
         }
+        registerAssignmentMigrations(&migrator)
         return migrator
     }
 

@@ -1,0 +1,71 @@
+import Hummingbird
+import SRIOVCore
+
+/// The body of PATCH /v1/assignments/{vm}/{nic}: live settings only.
+let assignmentChangeKeys: Set<String> = [
+    "vlan", "qos", "vlanProto", "spoofCheck", "trust", "linkState", "minTxRate", "maxTxRate",
+]
+
+/// The answer to PATCH /v1/assignments/{vm}/{nic}.
+struct AssignmentChangeResponse: Codable, Sendable {
+    var assignment: Assignment
+    var results: [VFController.SettingResult]
+}
+
+struct AssignmentList: Codable, Sendable { var assignments: [Assignment] }
+
+/// What orchestration calls: give a VM NIC a VF, change it, take it back.
+struct AssignmentRoutes<Context: RequestContext> {
+    let service: AssignmentService
+    let maxBodyBytes: Int
+
+    func register(on router: Router<Context>) {
+        router.post("/v1/assignments") { request, _ in
+            let body = try await RequestBody.decode(
+                AssignmentRequest.self, from: request, allowedKeys: AssignmentRequest.keys, limit: maxBodyBytes)
+            switch try await APIError.mapping({ try await service.assign(body) }) {
+            case .created(let a): return try APIResponse.json(a, status: .created)
+            case .existing(let a): return try APIResponse.json(a, status: .ok)
+            }
+        }
+
+        router.get("/v1/assignments") { request, _ in
+            let query = request.uri.queryParameters
+            let pf = try query.get("pf").map { text throws(APIError) in try pciParameter(text, field: "pf") }
+            let list = try await APIError.mapping {
+                try await service.list(vm: query.get("vm"), pf: pf, pool: query.get("pool"))
+            }
+            return try APIResponse.json(AssignmentList(assignments: list))
+        }
+
+        router.get("/v1/assignments/{vm}/{nic}") { _, context in
+            let key = try nicKey(context)
+            return try APIResponse.json(try await APIError.mapping { try await service.get(key) })
+        }
+
+        router.patch("/v1/assignments/{vm}/{nic}") { request, context in
+            let key = try nicKey(context)
+            let change = try await RequestBody.decode(
+                VFConfig.self, from: request, allowedKeys: assignmentChangeKeys, limit: maxBodyBytes)
+            guard !change.isEmpty else {
+                throw APIError.invalid(ValidationError(
+                    field: "body", value: "", reason: "sets nothing; give at least one of \(assignmentChangeKeys.sorted().joined(separator: ", "))"))
+            }
+            let (assignment, report) = try await APIError.mapping { try await service.update(key, change) }
+            return try APIResponse.json(AssignmentChangeResponse(assignment: assignment, results: report.results))
+        }
+
+        router.delete("/v1/assignments/{vm}/{nic}") { _, context in
+            let key = try nicKey(context)
+            return try APIResponse.json(try await APIError.mapping { try await service.release(key) })
+        }
+    }
+
+    private func nicKey(_ context: Context) throws(APIError) -> NICKey {
+        do {
+            return try NICKey(vm: context.parameters.get("vm") ?? "", nic: context.parameters.get("nic") ?? "")
+        } catch {
+            throw .invalid(error)
+        }
+    }
+}

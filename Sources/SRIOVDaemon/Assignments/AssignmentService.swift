@@ -1,0 +1,410 @@
+import Foundation
+import Logging
+import SRIOVCore
+import SRIOVHost
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Gives VFs to VM NICs and takes them back, never losing or double-booking
+/// one: the choice of VF and the NIC's claim on it are one database
+/// transaction (the VF column is unique), every hardware step is journaled
+/// before it is done, a failed step undoes the earlier ones, and a restart
+/// rolls interrupted work back (assign) or forward (release).
+public final class AssignmentService: Sendable {
+    let controller: VFController
+    let store: StateStore
+    let inventory: any InventorySource
+    let configuration: @Sendable () -> SRIOVConfiguration
+    let logger: Logger
+    private let allocation = KeyedLock<String>()
+
+    public init(
+        controller: VFController, store: StateStore, inventory: any InventorySource,
+        configuration: @escaping @Sendable () -> SRIOVConfiguration, logger: Logger
+    ) {
+        self.controller = controller
+        self.store = store
+        self.inventory = inventory
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public enum Outcome: Sendable {
+        case created(Assignment)
+        /// The same request for the same NIC: the existing assignment.
+        case existing(Assignment)
+    }
+
+    // MARK: Assign
+
+    public func assign(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
+        let key: NICKey
+        do { key = try request.validated() } catch { throw .invalid(error) }
+        if let outcome = try existing(key, request) { return outcome }
+
+        // Choosing a VF and claiming it are serialized (fast, no hardware);
+        // programming happens after, under the controller's per-VF lock.
+        let allocation: Allocation = try await withAllocationLock { () throws(ControllerError) -> Allocation in
+            if let outcome = try self.existing(key, request) { return .found(outcome) }
+            let candidates = try await self.candidates(for: request)
+            for candidate in candidates {
+                let previous = await self.controller.host.driver(of: candidate.vf)
+                let reservation: StateStore.Reservation
+                do {
+                    reservation = try self.store.reserve(
+                        request, vf: candidate.vf, pf: candidate.pf, index: candidate.index, previousDriver: previous)
+                } catch {
+                    throw .hostFailure("recording the assignment of \(key): \(error)")
+                }
+                switch reservation {
+                case .reserved(let assignment): return .reserved(assignment)
+                case .existing(let assignment, let original):
+                    return .found(try Self.compare(assignment, original, request))
+                case .vfTaken: continue
+                }
+            }
+            throw .conflict(self.noFreeVFReason(request))
+        }
+        let reserved: Assignment
+        switch allocation {
+        case .found(let outcome): return outcome
+        case .reserved(let a): reserved = a
+        }
+        CrashPoint.hit("assign.reserved")
+
+        do {
+            let report = try await controller.configure(vf: reserved.vf, request.config)
+            if report.failed {
+                let failed = report.results.filter { $0.outcome == .failed }
+                    .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; ")
+                throw ControllerError.hostFailure("programming \(reserved.vf) for \(key) failed: \(failed)")
+            }
+            try journal(key, "programmed")
+            CrashPoint.hit("assign.programmed")
+            _ = try await controller.bind(vf: reserved.vf, to: request.driver.choice)
+            try journal(key, "bound")
+            CrashPoint.hit("assign.bound")
+            do { try store.commit(key) } catch { throw ControllerError.hostFailure("recording \(key): \(error)") }
+        } catch {
+            logger.error("assignment failed; undoing it", metadata: meta(reserved, op: "assignment.create", ["error": "\(error)"]))
+            await undo(reserved)
+            throw (error as? ControllerError) ?? .hostFailure("\(error)")
+        }
+        let done = try await describe(key)
+        logger.info("VF assigned", metadata: meta(done, op: "assignment.create", ["MESSAGE_ID": "\(AssignmentMessageID.created)"]))
+        return .created(done)
+    }
+
+    private enum Allocation: Sendable {
+        case reserved(Assignment)
+        case found(Outcome)
+    }
+
+    private func withAllocationLock<T: Sendable>(
+        _ body: @Sendable () async throws(ControllerError) -> T
+    ) async throws(ControllerError) -> T {
+        do {
+            return try await allocation.withLock("allocation") { try await body() }
+        } catch let error as ControllerError {
+            throw error
+        } catch {
+            throw .hostFailure("\(error)")
+        }
+    }
+
+    /// The NIC's assignment when it has one: the same request gives it back,
+    /// a different one is a conflict.
+    private func existing(_ key: NICKey, _ request: AssignmentRequest) throws(ControllerError) -> Outcome? {
+        let found: (Assignment, AssignmentRequest)?
+        do {
+            guard let a = try store.assignment(key), let r = try store.assignmentRequest(key) else { return nil }
+            found = (a, r)
+        } catch {
+            throw .hostFailure("reading the assignment of \(key): \(error)")
+        }
+        guard let (assignment, original) = found else { return nil }
+        return try Self.compare(assignment, original, request)
+    }
+
+    static func compare(_ a: Assignment, _ original: AssignmentRequest, _ request: AssignmentRequest) throws(ControllerError) -> Outcome {
+        guard a.state == .assigned else {
+            throw .conflict("\(a.vm)/\(a.nic) is being \(a.state == .releasing ? "released" : "assigned") right now; retry shortly")
+        }
+        guard original == request else {
+            throw .conflict(
+                "\(a.vm)/\(a.nic) already has VF \(a.vf) from a different request; release it first (DELETE /v1/assignments/\(a.vm)/\(a.nic))")
+        }
+        return .existing(a)
+    }
+
+    struct Candidate {
+        var vf: PCIAddress
+        var pf: PCIAddress
+        var index: Int
+    }
+
+    /// Free VFs that may serve the request, best first: NUMA-local PFs first
+    /// when a node is asked for, then the PF with the most free VFs (spread),
+    /// lowest index first.
+    private func candidates(for request: AssignmentRequest) async throws(ControllerError) -> [Candidate] {
+        var allowed: [PCIAddress: Set<Int>?] = [:]  // PF → indices (nil: all)
+        if let pool = request.pool {
+            let config = configuration()
+            var found = false
+            for entry in config.pfs {
+                for p in entry.pools where p.name == pool {
+                    found = true
+                    let pfs: [PhysicalFunction]
+                    do { pfs = try await inventory.physicalFunctions() } catch {
+                        throw .hostFailure("reading the PFs: \(error)")
+                    }
+                    for pf in entry.match.select(from: pfs) {
+                        allowed[pf.pciAddress] = p.vfs.map { Set($0.indices) }
+                    }
+                }
+            }
+            guard found else {
+                throw .invalid(ValidationError(field: "pool", value: pool, reason: "is not a pool in the configuration"))
+            }
+        } else if let pf = request.pf {
+            guard await controller.host.totalVFs(pf: pf) != nil else {
+                throw .invalid(ValidationError(field: "pf", value: pf.description, reason: "is not an SR-IOV physical function on this host"))
+            }
+            allowed[pf] = .some(nil)
+        }
+        var perPF: [(pf: PCIAddress, numa: Int?, free: [Candidate])] = []
+        for (pf, indices) in allowed {
+            var free: [Candidate] = []
+            for vf in await controller.host.virtualFunctions(pf: pf) {
+                if let indices, !indices.contains(vf.index) { continue }
+                if await isFree(vf.address) { free.append(Candidate(vf: vf.address, pf: pf, index: vf.index)) }
+            }
+            let numa = (try? await inventory.physicalFunction(pf))??.pf.numaNode
+            perPF.append((pf, numa, free))
+        }
+        perPF.sort { a, b in
+            if let node = request.numaNode {
+                let aLocal = a.numa == node, bLocal = b.numa == node
+                if aLocal != bLocal { return aLocal }
+            }
+            if a.free.count != b.free.count { return a.free.count > b.free.count }
+            return a.pf < b.pf
+        }
+        return perPF.flatMap(\.free)
+    }
+
+    /// Free: no assignment, not configured through the API by someone else,
+    /// and not bound to vfio-pci outside sriovd (a VM may hold it).
+    private func isFree(_ vf: PCIAddress) async -> Bool {
+        if (try? store.isAssigned(vf)) != false { return false }
+        if (try? store.original(of: vf)) != nil { return false }
+        return await controller.host.driver(of: vf) != "vfio-pci"
+    }
+
+    private func noFreeVFReason(_ request: AssignmentRequest) -> String {
+        if let pool = request.pool { return "no free VF in pool \(pool): every VF is assigned or in use" }
+        return "no free VF on \(request.pf.map(\.description) ?? "?"): every VF is assigned or in use (raise numVFs?)"
+    }
+
+    // MARK: Change and release
+
+    /// Changes the live settings of an assignment (VLAN, QoS, rates, link state, spoof check, trust).
+    public func update(_ key: NICKey, _ change: VFConfig) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
+        guard let assignment = try load(key) else { throw .notFound("no assignment for \(key)") }
+        guard assignment.state == .assigned else { throw .conflict("\(key) is being \(assignment.state.rawValue); retry shortly") }
+        var merged = assignment.config
+        if let v = change.vlan { merged.vlan = v; merged.qos = change.qos ?? .zero; merged.vlanProto = change.vlanProto }
+        else if change.qos != nil || change.vlanProto != nil {
+            merged.qos = change.qos ?? merged.qos
+            merged.vlanProto = change.vlanProto ?? merged.vlanProto
+        }
+        if let v = change.spoofCheck { merged.spoofCheck = v }
+        if let v = change.trust { merged.trust = v }
+        if let v = change.linkState { merged.linkState = v }
+        if let v = change.minTxRate { merged.minTxRate = v }
+        if let v = change.maxTxRate { merged.maxTxRate = v }
+        do { try merged.validate() } catch { throw .invalid(error) }
+        let report = try await controller.configure(vf: assignment.vf, change)
+        if report.failed {
+            throw .hostFailure("changing \(key): " + report.results.filter { $0.outcome == .failed }
+                .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
+        }
+        var request = try loadRequest(key)
+        request?.config = merged
+        do { try store.commit(key, config: merged, request: request) } catch {
+            throw .hostFailure("recording \(key): \(error)")
+        }
+        let done = try await describe(key)
+        logger.info("assignment changed", metadata: meta(done, op: "assignment.update", [:]))
+        return (done, report)
+    }
+
+    /// Takes the VF back: its original settings restored, its previous
+    /// driver back, and it is free.
+    public func release(_ key: NICKey) async throws(ControllerError) -> Assignment {
+        guard let current = try load(key) else { throw .notFound("no assignment for \(key)") }
+        if current.state == .assigning { throw .conflict("\(key) is being assigned right now; retry shortly") }
+        let assignment: Assignment
+        do {
+            guard let a = try store.beginRelease(key) else { throw ControllerError.notFound("no assignment for \(key)") }
+            assignment = a
+        } catch let error as ControllerError {
+            throw error
+        } catch {
+            throw .hostFailure("recording the release of \(key): \(error)")
+        }
+        CrashPoint.hit("release.begun")
+        try await finishRelease(assignment)
+        var released = assignment
+        released.state = .released
+        logger.info("VF released", metadata: meta(released, op: "assignment.release", ["MESSAGE_ID": "\(AssignmentMessageID.released)"]))
+        return released
+    }
+
+    /// The release steps, from wherever they stopped: restore, previous
+    /// driver, forget. Each is idempotent.
+    private func finishRelease(_ a: Assignment) async throws(ControllerError) {
+        // Unbind first so the guest driver stops before its MAC/VLAN go.
+        if await controller.host.driver(of: a.vf) == "vfio-pci" || a.driver == .host {
+            _ = try await controller.bind(vf: a.vf, to: .none)
+        }
+        try journal(a.key, "unbound")
+        CrashPoint.hit("release.unbound")
+        let report = try await controller.restore(vf: a.vf)
+        if report.failed {
+            throw .hostFailure("restoring \(a.vf) after \(a.key): " + report.results.filter { $0.outcome == .failed }
+                .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
+        }
+        try journal(a.key, "restored")
+        CrashPoint.hit("release.restored")
+        if let previous = a.previousDriver {
+            let choice: VFDriverChoice = previous == "vfio-pci" ? .vfio : .host
+            _ = try? await controller.bind(vf: a.vf, to: choice)
+        }
+        do { try store.remove(a.key) } catch { throw .hostFailure("recording the release of \(a.key): \(error)") }
+    }
+
+    /// Undoes a partly done assignment: restore, previous driver, forget.
+    private func undo(_ a: Assignment) async {
+        do {
+            try await finishRelease(a)
+        } catch {
+            logger.critical(
+                "could not undo a failed assignment; it stays recorded and is retried at the next start",
+                metadata: meta(a, op: "assignment.undo", ["error": "\(error)"]))
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Run at start, before serving: rolls interrupted assignments back and
+    /// interrupted releases forward, then checks that every assignment's VF
+    /// reads back as recorded (re-applying what drifted).
+    public func recover() async {
+        let all: [Assignment]
+        do { all = try store.assignments() } catch {
+            logger.critical("cannot read assignments for recovery", metadata: ["error": "\(error)"])
+            return
+        }
+        for a in all {
+            switch a.state {
+            case .assigning, .releasing:
+                logger.notice(
+                    "finishing an interrupted operation",
+                    metadata: meta(a, op: a.state == .assigning ? "recover.rollback" : "recover.rollforward", [:]))
+                do {
+                    try await finishRelease(a)
+                } catch {
+                    logger.error("recovery failed; will retry at next start", metadata: meta(a, op: "recover", ["error": "\(error)"]))
+                }
+            case .assigned:
+                do {
+                    let report = try await controller.configure(vf: a.vf, a.config)
+                    if report.results.contains(where: { $0.outcome == .applied }) {
+                        logger.notice("re-applied drifted settings", metadata: meta(a, op: "recover.verify", [:]))
+                    }
+                    if !VFController.driverMatches(await controller.host.driver(of: a.vf), a.driver.choice) {
+                        _ = try await controller.bind(vf: a.vf, to: a.driver.choice)
+                    }
+                } catch {
+                    logger.error("assigned VF could not be verified", metadata: meta(a, op: "recover.verify", ["error": "\(error)"]))
+                }
+            case .released:
+                break
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    public func list(vm: String?, pf: PCIAddress?, pool: String?) async throws(ControllerError) -> [Assignment] {
+        let all: [Assignment]
+        do { all = try store.assignments() } catch { throw .hostFailure("reading assignments: \(error)") }
+        var out: [Assignment] = []
+        for a in all where (vm == nil || a.vm == vm) && (pf == nil || a.pf == pf) && (pool == nil || a.pool == pool) {
+            out.append(await enrich(a))
+        }
+        return out
+    }
+
+    public func get(_ key: NICKey) async throws(ControllerError) -> Assignment {
+        try await describe(key)
+    }
+
+    private func describe(_ key: NICKey) async throws(ControllerError) -> Assignment {
+        guard let a = try load(key) else { throw .notFound("no assignment for \(key)") }
+        return await enrich(a)
+    }
+
+    private func enrich(_ a: Assignment) async -> Assignment {
+        var a = a
+        let location = VFLocation(vf: a.vf, pf: a.pf, index: a.vfIndex)
+        let vf = await controller.host.describe(location, settings: VFSettings())
+        a.iommuGroup = vf.iommuGroup
+        a.numaNode = vf.numaNode
+        a.netdev = vf.netdev
+        if vf.driver == "vfio-pci", let group = vf.iommuGroup { a.vfioDevice = "/dev/vfio/\(group)" }
+        return a
+    }
+
+    private func load(_ key: NICKey) throws(ControllerError) -> Assignment? {
+        do { return try store.assignment(key) } catch { throw .hostFailure("reading the assignment of \(key): \(error)") }
+    }
+
+    private func loadRequest(_ key: NICKey) throws(ControllerError) -> AssignmentRequest? {
+        do { return try store.assignmentRequest(key) } catch { throw .hostFailure("reading the assignment of \(key): \(error)") }
+    }
+
+    private func journal(_ key: NICKey, _ step: String) throws(ControllerError) {
+        do { try store.journal(key, step: step) } catch { throw .hostFailure("journaling \(key): \(error)") }
+    }
+
+    private func meta(_ a: Assignment, op: String, _ extra: Logger.Metadata) -> Logger.Metadata {
+        var m: Logger.Metadata = [
+            "op": "\(op)", "vm": "\(a.vm)", "nic": "\(a.nic)", "pf": "\(a.pf)", "vf": "\(a.vf)", "vfIndex": "\(a.vfIndex)",
+            "driver": "\(a.driver.rawValue)",
+        ]
+        m.merge(extra) { $1 }
+        return m
+    }
+}
+
+/// Test-only crash injection: when SRIOVD_TEST_CRASH_POINT names a point,
+/// the process dies there at once (as SIGKILL would leave it), so the rig
+/// can prove that a restart repairs every step. Unset in production.
+enum CrashPoint {
+    static let armed: String? = ProcessInfo.processInfo.environment["SRIOVD_TEST_CRASH_POINT"]
+
+    static func hit(_ point: String) {
+        guard let armed, armed == point else { return }
+        _exit(137)
+    }
+}
+
+/// Journal MESSAGE_IDs of the assignment events (stable; catalog them).
+enum AssignmentMessageID {
+    static let created = "5b0f9d1c3e7a4f2b9c6d8e1f0a2b3c4d"
+    static let released = "8e2d4c6b0a1f4e3d9b7c5a3e1f0d2c4b"
+}
