@@ -161,7 +161,8 @@ public final class AssignmentService: Sendable {
                         throw .hostFailure("reading the PFs: \(error)")
                     }
                     for pf in entry.match.select(from: pfs) {
-                        allowed[pf.pciAddress] = p.vfs.map { Set($0.indices) }
+                        // updateValue: a nil index set (every VF) must be stored, not remove the key.
+                        allowed.updateValue(p.vfs.map { Set($0.indices) }, forKey: pf.pciAddress)
                     }
                 }
             }
@@ -172,7 +173,7 @@ public final class AssignmentService: Sendable {
             guard await controller.host.totalVFs(pf: pf) != nil else {
                 throw .invalid(ValidationError(field: "pf", value: pf.description, reason: "is not an SR-IOV physical function on this host"))
             }
-            allowed[pf] = .some(nil)
+            allowed.updateValue(nil, forKey: pf)
         }
         var perPF: [(pf: PCIAddress, numa: Int?, free: [Candidate])] = []
         for (pf, indices) in allowed {

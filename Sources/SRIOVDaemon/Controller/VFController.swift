@@ -366,11 +366,18 @@ public final class VFController: Sendable {
 
     private func restoreLocked(_ location: VFLocation, _ original: StateStore.VFOriginal) async throws(ControllerError) -> VFReport {
         // An all-zero original MAC is written back as is: it means "no admin MAC".
-        let config = original.settings.asConfig(only: original.changed)
+        var config = original.settings.asConfig(only: original.changed)
         var results: [SettingResult] = []
         // A group whose original the driver never reported cannot be put back.
         for group in original.changed where !VFSettingGroup.groups(in: config).contains(group) {
             results.append(SettingResult(setting: group, outcome: .skipped, detail: "the original value was not reported by the driver"))
+        }
+        // Only what differs now is written: a setting whose change never took
+        // (or was rolled back) is already as it was.
+        let current = try await readSettings(location)
+        for group in VFSettingGroup.groups(in: config) where Self.matches(config, current, group) {
+            results.append(SettingResult(setting: group, outcome: .unchanged))
+            config = config.clearing(group)
         }
         let (written, _) = try await writeAndVerify(config, to: location)
         results += written.values
