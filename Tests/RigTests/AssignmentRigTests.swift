@@ -7,13 +7,7 @@ struct AssignmentRigTests {
     static let scenario = RigScenario(name: "assignments", pfs: 1)
 
     func results() async throws -> (URL, [String: String]) {
-        let out = try await Self.scenario.output()
-        var d: [String: String] = [:]
-        for line in try out.file("results.txt").split(separator: "\n") {
-            let p = line.split(separator: "=", maxSplits: 1).map(String.init)
-            if p.count == 2 { d[p[0]] = p[1] }
-        }
-        return (out, d)
+        try await Self.scenario.keyValues()
     }
 
     func status(_ out: URL, _ name: String) throws -> Int? {

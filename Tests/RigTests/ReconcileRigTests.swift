@@ -7,13 +7,7 @@ struct ReconcileRigTests {
     static let scenario = RigScenario(name: "reconcile", pfs: 1)
 
     func results() async throws -> (URL, [String: String]) {
-        let out = try await Self.scenario.output()
-        var d: [String: String] = [:]
-        for line in try out.file("results.txt").split(separator: "\n") {
-            let p = line.split(separator: "=", maxSplits: 1).map(String.init)
-            if p.count == 2 { d[p[0]] = p[1] }
-        }
-        return (out, d)
+        try await Self.scenario.keyValues()
     }
 
     @Test("at start sriovd makes the host match the file: VF count and per-VF settings")

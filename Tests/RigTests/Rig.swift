@@ -100,9 +100,37 @@ actor RigScenario {
     func output() async throws -> URL {
         if let result { return try await result.value }
         let (name, pfs) = (self.name, self.pfs)
-        let task = Task.detached { try Rig.run(scenario: name, pfs: pfs) }
+        let task = Task.detached { try await RigQueue.shared.run { try Rig.run(scenario: name, pfs: pfs) } }
         result = task
         return try await task.value
+    }
+
+    /// The scenario's `results.txt` (KEY=value lines) as a dictionary.
+    func keyValues(_ file: String = "results.txt") async throws -> (URL, [String: String]) {
+        let out = try await output()
+        var d: [String: String] = [:]
+        for line in try out.file(file).split(separator: "\n") {
+            let p = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if p.count == 2 { d[p[0]] = p[1] }
+        }
+        return (out, d)
+    }
+}
+
+/// One VM at a time: suites run in parallel, but two TCG guests on two
+/// cores would slow each other past the scenarios' time bounds.
+actor RigQueue {
+    static let shared = RigQueue()
+    private var tail: Task<Void, Never>?
+
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let previous = tail
+        let task = Task<Result<T, any Error>, Never> {
+            await previous?.value
+            return Result { try body() }
+        }
+        tail = Task { _ = await task.value }
+        return try await task.value.get()
     }
 }
 

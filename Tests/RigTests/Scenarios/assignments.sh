@@ -91,22 +91,28 @@ for p in "${pids[@]}"; do wait "$p" || true; done
 echo "race_201=$(cat "$RIG_OUT"/race-*.status | grep -c '^201' || true)" >>"$results"
 echo "race_409=$(cat "$RIG_OUT"/race-*.status | grep -c '^409' || true)" >>"$results"
 echo "invariants_race=$(check | tr '\n' ';')" >>"$results"
-# Release them all at once while others ask again.
+# Release them all at once while others ask again. (Wait for these
+# clients by pid: a bare `wait` would also wait for sriovd itself.)
+pids=()
 for i in $(seq 1 12); do
   curl -sS --unix-socket "$SOCK" -o /dev/null -X DELETE "http://localhost/v1/assignments/race$i/net0" &
+  pids+=($!)
   curl -sS --unix-socket "$SOCK" -o /dev/null -H 'Content-Type: application/json' \
     --data '{"vm":"again'$i'","nic":"net0","pool":"physnet1","driver":"vfio-pci","vlan":'$((400 + i))'}' \
     http://localhost/v1/assignments &
+  pids+=($!)
 done
-wait
+for p in "${pids[@]}"; do wait "$p" || true; done
 echo "invariants_churn=$(check | tr '\n' ';')" >>"$results"
 # SIGKILL in the middle of a burst, then restart.
-for i in $(seq 1 6); do
+pids=()
+for i in $(seq 1 12); do
   curl -sS --unix-socket "$SOCK" -o /dev/null -X DELETE "http://localhost/v1/assignments/again$i/net0" &
+  pids+=($!)
 done
 sleep 0.3
 kill -KILL "$SRIOVD_PID"; wait "$SRIOVD_PID" || true
-wait || true
+for p in "${pids[@]}"; do wait "$p" || true; done
 start_sriovd --config "$conf"
 echo "invariants_after_kill=$(check | tr '\n' ';')" >>"$results"
 kill -TERM "$SRIOVD_PID"; wait "$SRIOVD_PID" || true
