@@ -82,35 +82,14 @@ extension SRIOVClient {
                 throw UsageError(
                     "nothing to change: give at least one of \(Options.names.map(\.option).joined(separator: ", "))")
             }
-            var config = VFConfig()
-            do throws(ValidationError) {
-                config.mac = try options.mac.map { text throws(ValidationError) in
-                    try MACAddress.parse(text, field: "--mac")
-                }
-                config.vlan = try options.vlan.map { text throws(ValidationError) in
-                    try VLANID(OptionText.integer(text, field: "--vlan", expected: "a VLAN id 0-4094"), field: "--vlan")
-                }
-                config.qos = try options.qos.map { text throws(ValidationError) in
-                    try VLANQoS(OptionText.integer(text, field: "--qos", expected: "a priority 0-7"), field: "--qos")
-                }
-                config.vlanProto = try options.vlanProto.map { text throws(ValidationError) in
-                    try VLANProtocol.parse(text, field: "--vlan-proto")
-                }
-                config.spoofCheck = try options.spoofCheck.map { text throws(ValidationError) in
-                    try OptionText.onOff(text, field: "--spoof-check")
-                }
-                config.trust = try options.trust.map { text throws(ValidationError) in
-                    try OptionText.onOff(text, field: "--trust")
-                }
-                config.linkState = try options.linkState.map { text throws(ValidationError) in
-                    try VFLinkState.parse(text, field: "--link-state")
-                }
-                config.minTxRate = try options.minTxRate.map { text throws(ValidationError) in
-                    try OptionText.rate(text, field: "--min-tx-rate")
-                }
-                config.maxTxRate = try options.maxTxRate.map { text throws(ValidationError) in
-                    try OptionText.rate(text, field: "--max-tx-rate")
-                }
+            try self.init(checking: options.parsed())
+        }
+
+        /// `config` checked as `init(_:)` checks it, the refusal naming the
+        /// options rather than the API's fields. An empty config is allowed:
+        /// for requests whose settings are optional (`sriovctl assign`).
+        init(checking config: VFConfig) throws(UsageError) {
+            do {
                 try self.init(config)
             } catch {
                 throw UsageError(Options.namingOptions(error))
@@ -150,6 +129,47 @@ extension SRIOVClient {
             }
 
             public var isEmpty: Bool { self == Options() }
+
+            /// Each option given, parsed to its SRIOVCore type; refusals name
+            /// the option. Combinations (QoS needs a VLAN...) are not checked
+            /// here: see `VFChange.init(checking:)`.
+            func parsed() throws(UsageError) -> VFConfig {
+                var config = VFConfig()
+                do throws(ValidationError) {
+                    config.mac = try mac.map { text throws(ValidationError) in
+                        try MACAddress.parse(text, field: "--mac")
+                    }
+                    config.vlan = try vlan.map { text throws(ValidationError) in
+                        try VLANID(
+                            OptionText.integer(text, field: "--vlan", expected: "a VLAN id 0-4094"), field: "--vlan")
+                    }
+                    config.qos = try qos.map { text throws(ValidationError) in
+                        try VLANQoS(
+                            OptionText.integer(text, field: "--qos", expected: "a priority 0-7"), field: "--qos")
+                    }
+                    config.vlanProto = try vlanProto.map { text throws(ValidationError) in
+                        try VLANProtocol.parse(text, field: "--vlan-proto")
+                    }
+                    config.spoofCheck = try spoofCheck.map { text throws(ValidationError) in
+                        try OptionText.onOff(text, field: "--spoof-check")
+                    }
+                    config.trust = try trust.map { text throws(ValidationError) in
+                        try OptionText.onOff(text, field: "--trust")
+                    }
+                    config.linkState = try linkState.map { text throws(ValidationError) in
+                        try VFLinkState.parse(text, field: "--link-state")
+                    }
+                    config.minTxRate = try minTxRate.map { text throws(ValidationError) in
+                        try OptionText.rate(text, field: "--min-tx-rate")
+                    }
+                    config.maxTxRate = try maxTxRate.map { text throws(ValidationError) in
+                        try OptionText.rate(text, field: "--max-tx-rate")
+                    }
+                } catch {
+                    throw UsageError(Self.namingOptions(error))
+                }
+                return config
+            }
 
             /// `error` from `VFConfig.validate()`, which names fields as the API
             /// does ("set vlan to 1-4094 too"), with the options named instead.

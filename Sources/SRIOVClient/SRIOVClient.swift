@@ -142,10 +142,13 @@ extension SRIOVClient {
 }
 
 extension SRIOVClient.Response {
-    /// The body decoded from JSON; a body that does not fit is a malformed response.
+    /// The body decoded from JSON; a body that does not fit is a malformed
+    /// response. Dates are ISO 8601, as the daemon writes them.
     public func decode<T: Decodable>(_ type: T.Type) throws(ClientError) -> T {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
         do {
-            return try JSONDecoder().decode(T.self, from: Data(body))
+            return try decoder.decode(T.self, from: Data(body))
         } catch let error as DecodingError {
             throw .malformedResponse(describe(error))
         } catch {

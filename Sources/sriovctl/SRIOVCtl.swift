@@ -20,14 +20,28 @@ struct SRIOVCtl: AsyncParsableCommand {
                          [--min-tx-rate MBPS] [--max-tx-rate MBPS]
               vf restore PCI       put back what sriovd changed on the VF
               vf driver PCI vfio-pci|host|none
-            See sriovctl help vf set, and so on.
 
-            Exit status: 0 success (a VF setting its driver does not support is a note, not a failure); \
-            1 sriovd refused the request or a VF setting failed (and was rolled back); 64 bad arguments; \
+            VFs for VMs, by VM and NIC name (1-128 letters, digits, '.', '_', ':', '-'):
+              assign VM NIC (--pool NAME | --pf PCI) [--numa-node N]
+                            [--driver vfio-pci|host (default vfio-pci)] [--mac MAC]
+                            [VF settings as for vf set]
+              release VM NIC       settings restored, the VF's previous driver back
+              assignments [--vm VM] [--pf PCI] [--pool NAME]
+              assignment [show] VM NIC
+              assignment set VM NIC [VF settings as for vf set, but not --mac]
+            See sriovctl help vf set, sriovctl help assign, and so on.
+
+            Exit status: 0 success (a VF setting its driver does not support is a note, not a failure; \
+            assigning a NIC again with the same request); 1 sriovd refused the request (e.g. a NIC that \
+            already has a VF from a different request, no free VF, no such assignment) or a VF setting \
+            failed (and was rolled back); 64 bad arguments, found before anything is sent; \
             69 sriovd is not running; 70 internal error; 71 system error; 75 sriovd did not answer in time; \
             76 sriovd's answer could not be read; 77 permission denied.
             """,
-        subcommands: [HealthCommand.self, ListPFs.self, PFCommand.self, ListVFs.self, VFCommand.self])
+        subcommands: [
+            HealthCommand.self, ListPFs.self, PFCommand.self, ListVFs.self, VFCommand.self, AssignCommand.self,
+            ReleaseCommand.self, ListAssignments.self, AssignmentCommand.self,
+        ])
 
     // Here too, so that the options may come before the subcommand's name.
     @OptionGroup var options: ClientOptions

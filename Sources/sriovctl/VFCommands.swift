@@ -28,19 +28,59 @@ struct SetVF: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
     var pci: String
 
+    @OptionGroup var settings: VFSettingOptions
+
+    func validate() throws {
+        _ = try parsedPCIAddress(pci, field: "pci")
+        _ = try change()
+    }
+
+    func run() async throws {
+        let address = try parsedPCIAddress(pci, field: "pci")
+        let change = try change()
+        try await options.reportingFailures { client throws(ClientError) in
+            let response = try await client.send(.changeVF(address, change))
+            try showReport(of: response, vf: address, json: options.json, noResults: "sriovd reported no settings.")
+        }
+    }
+
+    private func change() throws -> SRIOVClient.VFChange {
+        do {
+            return try SRIOVClient.VFChange(parsing: settings.given)
+        } catch {
+            throw ArgumentParser.ValidationError(error.description)
+        }
+    }
+}
+
+/// The VF settings options, as `vf set` and `assign` take them: the MAC,
+/// then the settings that may also change while the VF is assigned.
+struct VFSettingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The VF's MAC address, unicast, e.g. 52:54:00:12:34:56.", valueName: "mac"))
     var mac: String?
 
+    @OptionGroup var live: LiveVFSettingOptions
+
+    /// The options as typed, for `SRIOVClient.VFChange` to parse.
+    var given: SRIOVClient.VFChange.Options {
+        var given = live.given
+        given.mac = mac
+        return given
+    }
+}
+
+/// The VF settings that `assignment set` may change on an assigned VF: all but the MAC.
+struct LiveVFSettingOptions: ParsableArguments {
     @Option(
         parsing: .unconditional, help: ArgumentHelp("The port VLAN id, 1-4094; 0 removes the VLAN.", valueName: "id"))
     var vlan: String?
 
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp("The 802.1p priority of the VLAN tag, 0-7; needs --vlan.", valueName: "n"))
+        help: ArgumentHelp("The 802.1p priority of the VLAN tag, 0-7; needs a VLAN (--vlan).", valueName: "n"))
     var qos: String?
 
-    @Option(help: ArgumentHelp("The VLAN tag protocol; 802.1ad needs --vlan.", valueName: "802.1Q|802.1ad"))
+    @Option(help: ArgumentHelp("The VLAN tag protocol; 802.1ad needs a VLAN (--vlan).", valueName: "802.1Q|802.1ad"))
     var vlanProto: String?
 
     @Option(help: ArgumentHelp("Whether the PF drops frames with a source MAC not the VF's.", valueName: "on|off"))
@@ -59,29 +99,10 @@ struct SetVF: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("TX rate limit in Mbit/s; 0 is no limit.", valueName: "mbps"))
     var maxTxRate: String?
 
-    func validate() throws {
-        _ = try parsedPCIAddress(pci, field: "pci")
-        _ = try change()
-    }
-
-    func run() async throws {
-        let address = try parsedPCIAddress(pci, field: "pci")
-        let change = try change()
-        try await options.reportingFailures { client throws(ClientError) in
-            let response = try await client.send(.changeVF(address, change))
-            try showReport(of: response, vf: address, json: options.json, noResults: "sriovd reported no settings.")
-        }
-    }
-
-    private func change() throws -> SRIOVClient.VFChange {
-        let given = SRIOVClient.VFChange.Options(
-            mac: mac, vlan: vlan, qos: qos, vlanProto: vlanProto, spoofCheck: spoofCheck, trust: trust,
-            linkState: linkState, minTxRate: minTxRate, maxTxRate: maxTxRate)
-        do {
-            return try SRIOVClient.VFChange(parsing: given)
-        } catch {
-            throw ArgumentParser.ValidationError(error.description)
-        }
+    var given: SRIOVClient.VFChange.Options {
+        SRIOVClient.VFChange.Options(
+            vlan: vlan, qos: qos, vlanProto: vlanProto, spoofCheck: spoofCheck, trust: trust, linkState: linkState,
+            minTxRate: minTxRate, maxTxRate: maxTxRate)
     }
 }
 

@@ -1,0 +1,416 @@
+import SRIOVCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// VFs given to VM NICs: `/v1/assignments`. What an orchestrator calls to
+/// get a VF for a NIC, change its live settings and give it back.
+extension SRIOVClient {
+    /// A VM NIC's identity: which VM, which of its NICs. Both are names the
+    /// orchestrator chooses: 1-128 of letters, digits, `.`, `_`, `:`, `-`, the
+    /// daemon's rule, checked here so that a bad name is refused before any
+    /// request (and is always safe in a request path).
+    public struct NICKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+        public let vm: String
+        public let nic: String
+
+        public init(vm: String, nic: String) throws(ValidationError) {
+            self.vm = try Self.checked(vm, field: "vm")
+            self.nic = try Self.checked(nic, field: "nic")
+        }
+
+        /// A VM's name alone, as `GET /v1/assignments?vm=` takes it.
+        public static func checkedVM(_ name: String, field: String = "vm") throws(ValidationError) -> String {
+            try checked(name, field: field)
+        }
+
+        static func checked(_ name: String, field: String) throws(ValidationError) -> String {
+            guard !name.isEmpty, name.utf8.count <= 128 else {
+                throw ValidationError(field: field, value: name, reason: "must be 1-128 characters")
+            }
+            let allowed = name.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                        || "._:-".unicodeScalars.contains(scalar))
+            }
+            guard allowed else {
+                throw ValidationError(
+                    field: field, value: name, reason: "may only contain letters, digits, '.', '_', ':' and '-'")
+            }
+            return name
+        }
+
+        public static func < (a: NICKey, b: NICKey) -> Bool { (a.vm, a.nic) < (b.vm, b.nic) }
+
+        /// "vm/nic", as the daemon's messages write it.
+        public var description: String { "\(vm)/\(nic)" }
+    }
+
+    /// A pool name from sriovd's configuration: 1-64 letters, digits, `_`,
+    /// `.`, `-`, starting with a letter or digit.
+    public static func checkedPoolName(_ name: String, field: String) throws(ValidationError) -> String {
+        func isAlphanumeric(_ c: Unicode.Scalar) -> Bool {
+            c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c))
+        }
+        guard let first = name.unicodeScalars.first, name.utf8.count <= 64, isAlphanumeric(first),
+            name.unicodeScalars.allSatisfy({ isAlphanumeric($0) || "_.-".unicodeScalars.contains($0) })
+        else {
+            throw ValidationError(
+                field: field, value: name,
+                reason: "is not a pool name: 1-64 letters, digits, '_', '.' and '-', starting with a letter or digit")
+        }
+        return name
+    }
+
+    /// The driver an assigned VF is handed over with. Any name is kept when
+    /// read, so a newer daemon's drivers are still shown; only the known ones
+    /// are parsed from the command line.
+    public struct AssignmentDriver: RawRepresentable, Hashable, Sendable, Codable, TextParsable,
+        CustomStringConvertible
+    {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// For passing the VF to a VM: the VM opens `/dev/vfio/<group>`.
+        public static let vfio = AssignmentDriver(rawValue: "vfio-pci")
+        /// The kernel's own VF driver: the VM NIC is the VF's netdev (e.g. macvtap).
+        public static let host = AssignmentDriver(rawValue: "host")
+
+        public static func parse(_ text: String, field: String) throws(ValidationError) -> AssignmentDriver {
+            switch text.lowercased() {
+            case vfio.rawValue: return .vfio
+            case host.rawValue: return .host
+            default:
+                throw ValidationError(
+                    field: field, value: text, reason: "is not a driver choice; use \"vfio-pci\" or \"host\"")
+            }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        public var description: String { rawValue }
+    }
+
+    /// Where an assignment is in its life. Any name is kept, as for `AssignmentDriver`.
+    public struct AssignmentState: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// Being set up; after a crash the daemon rolls it back.
+        public static let assigning = AssignmentState(rawValue: "assigning")
+        public static let assigned = AssignmentState(rawValue: "assigned")
+        /// Being taken back; after a crash the daemon finishes it.
+        public static let releasing = AssignmentState(rawValue: "releasing")
+        /// Only in the answer to a release: the assignment no longer exists.
+        public static let released = AssignmentState(rawValue: "released")
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        public var description: String { rawValue }
+    }
+
+    /// A VF given to a VM NIC, as the API shows it.
+    public struct Assignment: Hashable, Sendable, Codable {
+        public var vm: String
+        public var nic: String
+        public var vf: PCIAddress
+        public var pf: PCIAddress
+        public var vfIndex: Int
+        public var pool: String?
+        public var driver: AssignmentDriver
+        /// The settings asked for; nil fields were left as the VF had them.
+        public var config: VFConfig
+        public var state: AssignmentState
+        /// The driver the VF had before; it gets it back on release.
+        public var previousDriver: String?
+        /// The VF's network interface (driver "host").
+        public var netdev: String?
+        /// `/dev/vfio/<group>` (driver "vfio-pci").
+        public var vfioDevice: String?
+        public var iommuGroup: Int?
+        public var numaNode: Int?
+        public var createdAt: Date
+        public var updatedAt: Date
+
+        public init(
+            vm: String, nic: String, vf: PCIAddress, pf: PCIAddress, vfIndex: Int, pool: String? = nil,
+            driver: AssignmentDriver, config: VFConfig = VFConfig(), state: AssignmentState,
+            previousDriver: String? = nil, netdev: String? = nil, vfioDevice: String? = nil, iommuGroup: Int? = nil,
+            numaNode: Int? = nil, createdAt: Date, updatedAt: Date
+        ) {
+            self.vm = vm
+            self.nic = nic
+            self.vf = vf
+            self.pf = pf
+            self.vfIndex = vfIndex
+            self.pool = pool
+            self.driver = driver
+            self.config = config
+            self.state = state
+            self.previousDriver = previousDriver
+            self.netdev = netdev
+            self.vfioDevice = vfioDevice
+            self.iommuGroup = iommuGroup
+            self.numaNode = numaNode
+            self.createdAt = createdAt
+            self.updatedAt = updatedAt
+        }
+
+        /// What the VM is given next: `/dev/vfio/N` for vfio-pci, else the
+        /// VF's netdev. nil when the daemon found neither.
+        public var device: String? { driver == .vfio ? vfioDevice : netdev ?? vfioDevice }
+    }
+
+    /// The answer to `POST /v1/assignments`: a new assignment (201), or the
+    /// one the same request made before (200), unchanged.
+    public enum AssignOutcome: Hashable, Sendable {
+        case created(Assignment)
+        case existing(Assignment)
+
+        public var assignment: Assignment {
+            switch self {
+            case .created(let a), .existing(let a): a
+            }
+        }
+
+        /// 201 is new; any other 2xx is the assignment as it was.
+        public init(response: Response) throws(ClientError) {
+            let assignment = try response.checked().decode(Assignment.self)
+            self = response.status == 201 ? .created(assignment) : .existing(assignment)
+        }
+    }
+
+    /// `POST /v1/assignments`: a VF for a VM NIC, from a pool or a PF, with
+    /// the driver to hand it over with and the settings to give it.
+    public struct AssignmentRequest: Hashable, Sendable, Encodable {
+        /// Where the VF comes from.
+        public enum Source: Hashable, Sendable {
+            case pool(String)
+            case pf(PCIAddress)
+        }
+
+        public var key: NICKey
+        public var source: Source
+        /// Prefer VFs of PFs on this NUMA node.
+        public var numaNode: Int?
+        public var driver: AssignmentDriver
+        public var settings: VFChange
+
+        public init(
+            key: NICKey, source: Source, numaNode: Int? = nil, driver: AssignmentDriver = .vfio,
+            settings: VFChange
+        ) {
+            self.key = key
+            self.source = source
+            self.numaNode = numaNode
+            self.driver = driver
+            self.settings = settings
+        }
+
+        /// Parses `sriovctl assign`'s arguments; refusals name the argument or
+        /// option. The settings are parsed and checked as `sriovctl vf set`'s
+        /// are, but may all be left out.
+        public init(parsing options: Options) throws(UsageError) {
+            do throws(ValidationError) {
+                key = try NICKey(vm: options.vm, nic: options.nic)
+                switch (options.pool, options.pf) {
+                case (nil, nil):
+                    throw ValidationError(
+                        field: "--pool", value: "", reason: "or --pf is required: say where the VF comes from")
+                case (.some, .some):
+                    throw ValidationError(
+                        field: "--pf", value: options.pf ?? "", reason: "cannot be given with --pool; give one of them")
+                case (let pool?, nil):
+                    source = .pool(try checkedPoolName(pool, field: "--pool"))
+                case (nil, let pf?):
+                    source = .pf(try PCIAddress.parse(pf, field: "--pf"))
+                }
+                numaNode = try options.numaNode.map { text throws(ValidationError) in
+                    try OptionText.integer(
+                        text, field: "--numa-node", in: 0...Int(Int32.max), expected: "a NUMA node number, 0 or more")
+                }
+                driver = try options.driver.map { text throws(ValidationError) in
+                    try AssignmentDriver.parse(text, field: "--driver")
+                } ?? .vfio
+            } catch {
+                throw UsageError(error)
+            }
+            settings = try VFChange(checking: options.settings.parsed())
+        }
+
+        /// `sriovctl assign`'s arguments as typed, before parsing. nil: not given.
+        public struct Options: Hashable, Sendable {
+            public var vm: String
+            public var nic: String
+            public var pool: String?
+            public var pf: String?
+            public var numaNode: String?
+            public var driver: String?
+            public var settings: VFChange.Options
+
+            public init(
+                vm: String, nic: String, pool: String? = nil, pf: String? = nil, numaNode: String? = nil,
+                driver: String? = nil, settings: VFChange.Options = .init()
+            ) {
+                self.vm = vm
+                self.nic = nic
+                self.pool = pool
+                self.pf = pf
+                self.numaNode = numaNode
+                self.driver = driver
+                self.settings = settings
+            }
+        }
+
+        enum CodingKeys: String, CodingKey { case vm, nic, pool, pf, numaNode, driver }
+
+        /// One flat object, as the daemon reads it: the settings beside vm, nic...
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(key.vm, forKey: .vm)
+            try c.encode(key.nic, forKey: .nic)
+            switch source {
+            case .pool(let pool): try c.encode(pool, forKey: .pool)
+            case .pf(let pf): try c.encode(pf, forKey: .pf)
+            }
+            try c.encodeIfPresent(numaNode, forKey: .numaNode)
+            try c.encode(driver, forKey: .driver)
+            try settings.encode(to: encoder)
+        }
+    }
+
+    /// `PATCH /v1/assignments/{vm}/{nic}`: the live settings of an assigned
+    /// VF. The MAC is not one: it is the VM's, given when it is assigned.
+    public struct AssignmentChange: Hashable, Sendable, Encodable {
+        public let config: VFConfig
+
+        /// The options `sriovctl assignment set` takes, in `--help`'s order.
+        static let optionNames = VFChange.Options.names.filter { $0.field != "mac" }.map(\.option)
+
+        /// Parses `sriovctl assignment set`'s options as `vf set`'s are. What
+        /// depends on the assignment's current settings (`--qos` alone keeps
+        /// its VLAN; `--min-tx-rate` alone is checked against its maximum)
+        /// is the daemon's to check.
+        public init(parsing options: VFChange.Options) throws(UsageError) {
+            guard options.mac == nil else {
+                throw UsageError(
+                    "--mac cannot be changed on an assigned VF: the MAC is given with sriovctl assign; "
+                        + "release the NIC and assign it again")
+            }
+            guard !options.isEmpty else {
+                throw UsageError("nothing to change: give at least one of \(Self.optionNames.joined(separator: ", "))")
+            }
+            let config = try options.parsed()
+            // QoS and protocol are checked against a VLAN only when this change sets one.
+            var alone = config
+            if alone.vlan == nil {
+                alone.qos = nil
+                alone.vlanProto = nil
+            }
+            _ = try VFChange(checking: alone)
+            self.config = config
+        }
+
+        public func encode(to encoder: any Encoder) throws { try config.encode(to: encoder) }
+    }
+
+    /// The answer to `PATCH /v1/assignments/{vm}/{nic}`: the assignment
+    /// afterwards and what happened to each setting group.
+    public struct AssignmentChangeReport: Hashable, Sendable, Decodable {
+        public var assignment: Assignment
+        public var results: [SettingResult]
+
+        public init(assignment: Assignment, results: [SettingResult]) {
+            self.assignment = assignment
+            self.results = results
+        }
+
+        /// As a VF change report, for `ResultsText`.
+        public var vfChangeReport: VFChangeReport { VFChangeReport(vf: nil, results: results) }
+    }
+
+    struct AssignmentList: Decodable {
+        var assignments: [Assignment]
+    }
+}
+
+extension SRIOVClient {
+    /// `POST /v1/assignments`. A different request for a NIC that has a VF,
+    /// or no free VF, is `ClientError.api` with status 409 and the daemon's reason.
+    public func assign(_ request: AssignmentRequest) async throws(ClientError) -> AssignOutcome {
+        try AssignOutcome(response: try await send(.assign(request)))
+    }
+
+    /// `GET /v1/assignments`, all or those matching every filter given.
+    public func assignments(
+        vm: String? = nil, pf: PCIAddress? = nil, pool: String? = nil
+    ) async throws(ClientError) -> [Assignment] {
+        try await get(.assignments(vm: vm, pf: pf, pool: pool)).decode(AssignmentList.self).assignments
+    }
+
+    /// `GET /v1/assignments/{vm}/{nic}`; 404 when the NIC has no VF.
+    public func assignment(_ key: NICKey) async throws(ClientError) -> Assignment {
+        try await get(.assignment(key)).decode(Assignment.self)
+    }
+
+    /// `PATCH /v1/assignments/{vm}/{nic}`. A setting that failed is a 500
+    /// naming it: the daemon keeps the assignment as it was recorded.
+    public func changeAssignment(
+        _ key: NICKey, _ change: AssignmentChange
+    ) async throws(ClientError) -> AssignmentChangeReport {
+        try await send(.changeAssignment(key, change)).checked().decode(AssignmentChangeReport.self)
+    }
+
+    /// `DELETE /v1/assignments/{vm}/{nic}`: the VF's settings restored, its
+    /// previous driver back. Answers with the assignment as it was, in state `released`.
+    public func release(_ key: NICKey) async throws(ClientError) -> Assignment {
+        try await send(.release(key)).checked().decode(Assignment.self)
+    }
+}
+
+extension SRIOVClient.Endpoint {
+    /// Names and PCI addresses need no escaping: their characters are all
+    /// allowed in paths and queries as they are.
+    public static func assignments(vm: String? = nil, pf: PCIAddress? = nil, pool: String? = nil) -> Self {
+        let query = [("vm", vm), ("pf", pf?.description), ("pool", pool)]
+            .compactMap { name, value in value.map { "\(name)=\($0)" } }
+        return Self(path: "/v1/assignments" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
+    }
+
+    public static func assignment(_ key: SRIOVClient.NICKey) -> Self {
+        Self(path: "/v1/assignments/\(key.vm)/\(key.nic)")
+    }
+}
+
+extension SRIOVClient.Request {
+    public static func assign(_ request: SRIOVClient.AssignmentRequest) throws(ClientError) -> Self {
+        Self(method: .post, path: SRIOVClient.Endpoint.assignments().path, body: try jsonBody(request))
+    }
+
+    public static func changeAssignment(
+        _ key: SRIOVClient.NICKey, _ change: SRIOVClient.AssignmentChange
+    ) throws(ClientError) -> Self {
+        Self(method: .patch, path: SRIOVClient.Endpoint.assignment(key).path, body: try jsonBody(change))
+    }
+
+    public static func release(_ key: SRIOVClient.NICKey) -> Self {
+        Self(method: .delete, path: SRIOVClient.Endpoint.assignment(key).path)
+    }
+}
