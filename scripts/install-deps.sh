@@ -54,6 +54,12 @@ if ! pip show pyroute2 >/dev/null 2>&1; then
   log "installing pyroute2 from PyPI"
   pip install --quiet --disable-pip-version-check pyroute2
 fi
+# schemathesis (PyPI) for scripts/api-fuzz.sh: checks a live sriovd against
+# docs/openapi.yaml and fuzzes its API (its config format is that of 4.x).
+if ! pip show schemathesis >/dev/null 2>&1; then
+  log "installing schemathesis from PyPI"
+  pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+fi
 
 log "qemu: $(qemu-system-x86_64 --version | head -n1)"
 log "kernel: $(ls /boot/vmlinuz-* | tail -n1)"

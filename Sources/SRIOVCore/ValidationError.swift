@@ -17,8 +17,19 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
         ValidationError(field: name, value: value, reason: reason)
     }
 
+    /// An error whose `reason` already says everything after the field name
+    /// (e.g. a nested error's text); no value is quoted.
+    public static func message(field: String, _ text: String) -> ValidationError {
+        var error = ValidationError(field: field, value: "", reason: text)
+        error.preformatted = true
+        return error
+    }
+
+    var preformatted = false
+
     public var description: String {
-        "\(field): \(value.isEmpty ? "empty value" : "\"\(value)\"") \(reason)"
+        if preformatted { return "\(field): \(reason)" }
+        return "\(field): \(value.isEmpty ? "empty value" : "\"\(value)\"") \(reason)"
     }
 }
 

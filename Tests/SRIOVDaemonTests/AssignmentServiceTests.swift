@@ -187,4 +187,24 @@ struct AssignmentServiceTests {
         same.config = changed.config
         guard case .existing = try await service.assign(same) else { Issue.record("not existing"); return }
     }
+
+    @Test("changing only the QoS of an assignment keeps its VLAN")
+    func qosOnly() async throws {
+        let a = assigned(try await service.assign(try request("vm1")))
+        let (changed, _) = try await service.update(try NICKey(vm: "vm1", nic: "net0"), VFConfig(qos: try VLANQoS(5)))
+        #expect(changed.config.vlan?.value == 100 && changed.config.qos?.value == 5)
+        #expect(host.state.withLock { $0.vfs[a.vfIndex]!.vlan?.value } == 100)
+        #expect(host.state.withLock { $0.vfs[a.vfIndex]!.qos?.value } == 5)
+    }
+
+    @Test("an assignment whose VF disappeared (count forced down) can still be released")
+    func releaseVanishedVF() async throws {
+        _ = try await service.assign(try request("vm1"))
+        try await service.controller.setNumVFs(pf: host.pf, count: 0, driversAutoprobe: nil, force: true)
+        let key = try NICKey(vm: "vm1", nic: "net0")
+        await #expect(throws: ControllerError.self) { try await service.update(key, VFConfig(trust: true)) }
+        _ = try await service.release(key)
+        #expect(try store.assignments().isEmpty)
+        #expect(try store.pendingOperations().isEmpty)
+    }
 }

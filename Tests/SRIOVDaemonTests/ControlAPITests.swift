@@ -142,3 +142,68 @@ struct ControlAPITests {
         #expect(host.state.withLock { $0.drivers.isEmpty })
     }
 }
+
+@Suite("Control API edge cases found by fuzzing")
+struct ControlAPIFuzzFindings {
+    let host = ControllerFakeHost()
+
+    func withApp(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let store = try StateStore(directory: NSTemporaryDirectory() + "sriovd-api-\(UUID().uuidString)")
+        let controller = VFController(
+            host: host, store: store, logger: Logger(label: "test"), verifyAttempts: 3, verifyInterval: .milliseconds(1))
+        let app = Application(router: makeRouter(inventory: try FakeInventory.twoPFs(), controller: controller))
+        try await app.test(.router, body)
+    }
+
+    @Test("percent-escaped ':' in a path parameter is understood")
+    func percentEscapes() async throws {
+        try await withApp { client in
+            try await client.execute(uri: "/v1/pfs/0000%3A01%3A00.0", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test("a fractional or huge number names its field; a range error names it once", arguments: [
+        (#"{"vlan":1.5}"#, "vlan"), (#"{"vlan":9223372036854775808}"#, "vlan"), (#"{"maxTxRate":1e30}"#, "maxTxRate"),
+    ])
+    func numbers(json: String, field: String) async throws {
+        let vf = host.address(0)
+        try await withApp { client in
+            try await client.execute(
+                uri: "/v1/vfs/\(vf)", method: .patch, headers: [.contentType: "application/json"], body: ByteBuffer(string: json)
+            ) { response in
+                #expect(response.status == .badRequest)
+                let body = try jsonObject(response.body)
+                #expect(body["field"] as? String == field, "\(json): \(body)")
+            }
+            try await client.execute(
+                uri: "/v1/vfs/\(vf)", method: .patch, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"vlan":10,"qos":391}"#)
+            ) { response in
+                let detail = try jsonObject(response.body)["detail"] as? String ?? ""
+                #expect(detail.components(separatedBy: "qos").count == 2, "the field is named once: \(detail)")
+            }
+        }
+    }
+
+    @Test("settings that all come back unsupported leave the VF free (no original recorded)")
+    func unsupportedOnly() async throws {
+        let vf = host.address(0)
+        try await withApp { client in
+            try await client.execute(
+                uri: "/v1/vfs/\(vf)", method: .patch, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"linkState":"enable"}"#)
+            ) { response in
+                #expect(response.status == .ok)
+            }
+            // Lowering the count is not blocked by it.
+            try await client.execute(
+                uri: "/v1/pfs/\(host.pf)", method: .put, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"numVFs":0}"#)
+            ) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+}

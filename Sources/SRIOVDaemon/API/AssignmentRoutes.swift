@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import SRIOVCore
 
@@ -63,7 +64,8 @@ struct AssignmentRoutes<Context: RequestContext> {
 
     private func nicKey(_ context: Context) throws(APIError) -> NICKey {
         do {
-            return try NICKey(vm: context.parameters.get("vm") ?? "", nic: context.parameters.get("nic") ?? "")
+            let vm = context.parameters.get("vm") ?? "", nic = context.parameters.get("nic") ?? ""
+            return try NICKey(vm: vm.removingPercentEncoding ?? vm, nic: nic.removingPercentEncoding ?? nic)
         } catch {
             throw .invalid(error)
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import SRIOVCore
 import SRIOVHost
@@ -48,7 +49,8 @@ struct InventoryRoutes<Context: RequestContext> {
 /// Parses a PCI address from a path or query parameter, as a 400 naming the field.
 func pciParameter(_ text: String, field: String) throws(APIError) -> PCIAddress {
     do {
-        return try PCIAddress.parse(text, field: field)
+        // Generic clients escape ':' in paths (%3A).
+        return try PCIAddress.parse(text.removingPercentEncoding ?? text, field: field)
     } catch {
         throw .invalid(error)
     }

@@ -44,8 +44,23 @@ enum RequestBody {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
+            // Foundation reports a fractional or too-large number for an
+            // integer field as "not valid JSON", without a path: find it.
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+                let key = dictionary.keys.sorted().first(where: { notAnInteger(dictionary[$0]) })
+            {
+                throw APIError.invalid(ValidationError.message(
+                    field: key, "must be a whole number within range (got \(dictionary[key].map { "\($0)" } ?? "?"))"))
+            }
             throw APIError.invalid(validationError(from: error))
         }
+    }
+
+    /// A JSON number that no integer field could hold.
+    private static func notAnInteger(_ value: Any?) -> Bool {
+        guard let number = value as? NSNumber else { return false }
+        let double = number.doubleValue
+        return double != double.rounded() || abs(double) >= 9.2e18
     }
 
     /// A decoding failure as a ValidationError naming the JSON path.
@@ -62,8 +77,12 @@ enum RequestBody {
         case .keyNotFound(let key, let context):
             return ValidationError(field: path(context.codingPath + [key]), value: "", reason: "is required")
         case .dataCorrupted(let context):
-            // Our types put their ValidationError text in the debug description.
-            return ValidationError(field: path(context.codingPath), value: "", reason: context.debugDescription)
+            // Our types put their ValidationError text in the debug
+            // description, starting with the field name: do not repeat it.
+            let field = path(context.codingPath)
+            var text = context.debugDescription
+            if text.hasPrefix(field + ": ") { text.removeFirst(field.count + 2) }
+            return ValidationError.message(field: field, text)
         @unknown default:
             return ValidationError(field: "body", value: "", reason: "could not be decoded")
         }

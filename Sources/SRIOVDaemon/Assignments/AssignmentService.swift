@@ -215,6 +215,9 @@ public final class AssignmentService: Sendable {
     public func update(_ key: NICKey, _ change: VFConfig) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
         guard let assignment = try load(key) else { throw .notFound("no assignment for \(key)") }
         guard assignment.state == .assigned else { throw .conflict("\(key) is being \(assignment.state.rawValue); retry shortly") }
+        guard await controller.host.locate(vf: assignment.vf) != nil else {
+            throw .conflict("\(key)'s VF \(assignment.vf) no longer exists (its PF's VF count changed); release the NIC")
+        }
         var merged = assignment.config
         if let v = change.vlan { merged.vlan = v; merged.qos = change.qos ?? .zero; merged.vlanProto = change.vlanProto }
         else if change.qos != nil || change.vlanProto != nil {
@@ -227,7 +230,14 @@ public final class AssignmentService: Sendable {
         if let v = change.minTxRate { merged.minTxRate = v }
         if let v = change.maxTxRate { merged.maxTxRate = v }
         do { try merged.validate() } catch { throw .invalid(error) }
-        let report = try await controller.configure(vf: assignment.vf, change)
+        // VLAN, QoS and protocol are one setting: send them whole, as merged.
+        var toApply = change
+        if change.vlan != nil || change.qos != nil || change.vlanProto != nil {
+            toApply.vlan = merged.vlan ?? VLANID.none
+            toApply.qos = merged.qos
+            toApply.vlanProto = merged.vlanProto
+        }
+        let report = try await controller.configure(vf: assignment.vf, toApply)
         if report.failed {
             throw .hostFailure("changing \(key): " + report.results.filter { $0.outcome == .failed }
                 .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
@@ -267,6 +277,14 @@ public final class AssignmentService: Sendable {
     /// The release steps, from wherever they stopped: restore, previous
     /// driver, forget. Each is idempotent.
     private func finishRelease(_ a: Assignment) async throws(ControllerError) {
+        // The VF may be gone (its PF's count lowered with force): nothing
+        // left to restore; forget it.
+        if await controller.host.locate(vf: a.vf) == nil {
+            try? store.forgetOriginal(of: a.vf)
+            do { try store.remove(a.key) } catch { throw .hostFailure("recording the release of \(a.key): \(error)") }
+            logger.notice("released an assignment whose VF no longer exists", metadata: meta(a, op: "assignment.release", [:]))
+            return
+        }
         // Unbind first so the guest driver stops before its MAC/VLAN go.
         if await controller.host.driver(of: a.vf) == "vfio-pci" || a.driver == .host {
             _ = try await controller.bind(vf: a.vf, to: .none)

@@ -95,7 +95,16 @@ public final class KernelVFHost: VFHost {
             case .host: hostDriverChoice(for: device)
             case .none: .unbound
             }
-        _ = try await control.bind(device, to: choice)
+        do {
+            _ = try await control.bind(device, to: choice)
+        } catch {
+            switch error {
+            case .driverNotLoaded, .invalidDriverName, .autoprobeDisabled, .noIOMMUGroup, .groupNotViable:
+                throw HostRefusal(error.description)
+            default:
+                throw error
+            }
+        }
     }
 
     /// The VF's own driver by name (from modules.alias), so binding works

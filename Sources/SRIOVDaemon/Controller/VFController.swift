@@ -133,12 +133,18 @@ public final class VFController: Sendable {
         let groups = VFSettingGroup.groups(in: toWrite)
         var after: VFSettings? = groups.isEmpty ? before : nil
         if !groups.isEmpty {
+            let hadOriginal = mode == .request ? try loadOriginal(location.vf) != nil : true
             if mode == .request {
                 // The original is on disk before the first write: a crash
                 // between here and the end still knows what to restore.
                 try recordOriginal(location, before: before, changed: groups)
             }
             let (written, lastRead) = try await writeAndVerify(toWrite, to: location)
+            // Nothing took (all unsupported, or failed): the VF is not changed,
+            // so it must not look configured by sriovd.
+            if !hadOriginal, !written.values.contains(where: { $0.outcome == .applied }) {
+                try forgetOriginal(location.vf)
+            }
             after = lastRead
             results.merge(written) { $1 }
             if mode == .request, written.values.contains(where: { $0.outcome == .failed }) {
@@ -233,6 +239,8 @@ public final class VFController: Sendable {
                     }
                 }
                 try await self.host.bind(address, to: choice)
+            } catch let refusal as HostRefusal {
+                throw .conflict("cannot bind \(address) to \(choice.rawValue): \(refusal)")
             } catch {
                 throw .hostFailure("binding \(address) to \(choice.rawValue): \(error)")
             }

@@ -61,3 +61,10 @@ extension VFHost {
             index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: await driver(of: vf.vf), settings: settings)
     }
 }
+
+/// The host refused an operation before changing anything (a precondition:
+/// driver not loaded, IOMMU group not viable...). The API answers 409.
+public struct HostRefusal: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

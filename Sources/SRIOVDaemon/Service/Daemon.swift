@@ -18,6 +18,8 @@ public struct DaemonOptions: Sendable {
     public var socketMode: UInt32
     /// The socket's group (the admin group); nil leaves root's group.
     public var socketGroup: String?
+    /// Members may only read through the API; nil: no read-only group.
+    public var readerGroup: String?
     public var stateDirectory: String
     public var sysfsRoot: String
     /// Longest graceful shutdown before in-flight work is cancelled.
@@ -43,13 +45,16 @@ public struct DaemonOptions: Sendable {
 }
 
 /// Builds the API's router. Public so tests can drive it without a socket.
-/// Without a controller only the read-only endpoints exist.
+/// Without a controller only the read-only endpoints exist. `authorization`
+/// decides from each connection's peer credentials who may do what; nil lets
+/// every request through (tests that drive the router in-process).
 public func makeRouter(
     inventory: any InventorySource, controller: VFController? = nil, assignments: AssignmentService? = nil,
-    maxBodyBytes: Int = 65536
+    maxBodyBytes: Int = 65536, authorization: AuthorizationPolicy? = nil
 ) -> Router<SRIOVRequestContext> {
     let router = Router(context: SRIOVRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
+    router.addAdmissionChecks(authorization: authorization, maxRequestBytes: maxBodyBytes)
     InventoryRoutes<SRIOVRequestContext>(inventory: inventory, version: sriovdVersion).register(on: router)
     if let controller {
         ControlRoutes<SRIOVRequestContext>(inventory: inventory, controller: controller, maxBodyBytes: maxBodyBytes)
@@ -74,8 +79,13 @@ public struct Daemon: Sendable {
 
     public func run() async throws {
         let notifier = SystemdNotifier()
-        let socketFile = UnixSocketFile(path: options.socketPath)
-        try socketFile.prepare()
+        // Socket activation: systemd owns the socket file, so there is none
+        // to prepare, secure or remove.
+        let binding = try SocketBinding.resolve(configuredPath: options.socketPath, logger: logger)
+        let socketFile = binding.isActivated ? nil : UnixSocketFile(path: options.socketPath)
+        try socketFile?.prepare()
+        let authorization = AuthorizationPolicy.resolving(
+            adminGroup: options.socketGroup, readerGroup: options.readerGroup, logger: logger)
 
         let sysfs = SysfsTree(root: options.sysfsRoot)
         let inventory = HostInventory(sysfs: sysfs, names: PCINames(), logger: logger)
@@ -92,25 +102,31 @@ public struct Daemon: Sendable {
 
         let options = self.options
         let logger = self.logger
-        let app = Application(
-            router: makeRouter(
+        let app = binding.server(
+            responder: makeRouter(
                 inventory: inventory, controller: controller, assignments: assignments,
-                maxBodyBytes: options.maxRequestBytes),
-            configuration: .init(address: .unixDomainSocket(path: options.socketPath), serverName: "sriovd"),
-            onServerRunning: { _ in
+                maxBodyBytes: options.maxRequestBytes, authorization: authorization
+            ).buildResponder(),
+            serverName: "sriovd",
+            onServerRunning: {
                 do {
-                    if let warning = try socketFile.setPermissions(mode: mode_t(options.socketMode), group: options.socketGroup) {
+                    if let warning = try socketFile?.setPermissions(mode: mode_t(options.socketMode), group: options.socketGroup) {
                         logger.warning("API socket group missing", metadata: ["detail": "\(warning)"])
                     }
                 } catch {
                     logger.critical("cannot secure the API socket; stopping", metadata: ["error": "\(error)"])
-                    socketFile.remove()
+                    socketFile?.remove()
                     exit(1)
                 }
                 logger.info(
                     "sriovd ready",
-                    metadata: ["socket": "\(options.socketPath)", "pfs": "\(pfCount)", "version": "\(sriovdVersion)"])
-                notifier.status("serving \(options.socketPath); \(pfCount) SR-IOV PF(s)")
+                    metadata: .event(
+                        .sriovdStarted,
+                        [
+                            "socket": "\(binding.displayPath)", "activated": "\(binding.isActivated)", "pfs": "\(pfCount)",
+                            "version": "\(sriovdVersion)",
+                        ]))
+                notifier.status("serving \(binding.displayPath); \(pfCount) SR-IOV PF(s)")
                 notifier.ready()
             },
             logger: logger)
@@ -143,7 +159,7 @@ public struct Daemon: Sendable {
         groupConfig.maximumGracefulShutdownDuration = options.shutdownTimeout
         let group = ServiceGroup(configuration: groupConfig)
         defer {
-            socketFile.remove()
+            socketFile?.remove()
         }
         try await group.run()
         logger.info("sriovd stopped")

@@ -78,6 +78,7 @@ public struct DaemonSettings: Sendable {
             socketPath: d.socket, socketMode: d.socketMode, socketGroup: d.adminGroup,
             stateDirectory: d.stateDirectory, sysfsRoot: sysfsRoot)
         options.maxRequestBytes = d.maxRequestBytes
+        options.readerGroup = d.readerGroup
         options.numVFsTimeout = d.numVFsTimeout
         options.configuration = configuration
         options.configPath = configPath

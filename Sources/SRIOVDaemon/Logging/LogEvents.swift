@@ -1,0 +1,61 @@
+import Logging
+
+/// A journal `MESSAGE_ID`: one fixed 128-bit id (32 lowercase hex digits)
+/// per kind of event, so `journalctl MESSAGE_ID=...` finds every occurrence
+/// of it whatever its wording, and a message catalog can describe it.
+///
+/// Attach one to a log call's metadata with `Logger.Metadata.event(_:_:)`:
+///
+///     logger.info("VF configured", metadata: .event(.vfConfigured, ["vf": "\(address)"]))
+///
+/// The journal handler passes the `MESSAGE_ID` key through as the field of
+/// that name; on standard error it is printed like any other key.
+public struct MessageID: Sendable, Hashable, CustomStringConvertible {
+    /// What the event is, dotted (`vf.configured`): for people and catalogs.
+    public let name: String
+    /// The id journald stores: 32 lowercase hexadecimal digits.
+    public let id: String
+
+    init(_ name: String, _ id: String) {
+        self.name = name
+        self.id = id
+    }
+
+    public var description: String { id }
+
+    /// The daemon is serving its API (READY=1 sent).
+    public static let sriovdStarted = MessageID("sriovd.started", "959e1d22f13a494a826c32d1f4eeace2")
+    /// A graceful shutdown has begun (STOPPING=1 sent).
+    public static let sriovdStopping = MessageID("sriovd.stopping", "b0daa1afade64a528ebf38d53b1ec3ae")
+    /// Settings were applied to a VF (MAC, VLAN, trust, ...).
+    public static let vfConfigured = MessageID("vf.configured", "c3eee983a2ef4ac3ac42e0ced7ac270a")
+    /// A VF's settings were put back as they were before sriovd changed them.
+    public static let vfRestored = MessageID("vf.restored", "01cd1bd86dc240ad864af127bbed436e")
+    /// A PF's VF count (`sriov_numvfs`) was changed.
+    public static let pfNumVFs = MessageID("pf.numvfs", "c27e7c14d8424e40ad2b8adaef779278")
+    /// A VF was bound to a driver (or unbound).
+    public static let vfBound = MessageID("vf.bound", "bb2a91be041746b89928d4df9dd2f54d")
+    /// A VF was assigned to a VM (the id `AssignmentMessageID.created` has
+    /// used from the start, so older records match).
+    public static let assignmentCreated = MessageID("assignment.created", "5b0f9d1c3e7a4f2b9c6d8e1f0a2b3c4d")
+    /// An assignment ended and its VF went back to the pool (the id of
+    /// `AssignmentMessageID.released`).
+    public static let assignmentReleased = MessageID("assignment.released", "8e2d4c6b0a1f4e3d9b7c5a3e1f0d2c4b")
+    /// One reconcile pass finished (what it changed, what failed).
+    public static let reconcilePass = MessageID("reconcile.pass", "711302d79abb4a57ba393c69616dbfcf")
+
+    /// Every id above, for catalogs and for the test that keeps them distinct.
+    public static let all: [MessageID] = [
+        .sriovdStarted, .sriovdStopping, .vfConfigured, .vfRestored, .pfNumVFs, .vfBound,
+        .assignmentCreated, .assignmentReleased, .reconcilePass,
+    ]
+}
+
+extension Logger.Metadata {
+    /// `metadata` with the event's `MESSAGE_ID` added.
+    public static func event(_ id: MessageID, _ metadata: Logger.Metadata = [:]) -> Logger.Metadata {
+        var result = metadata
+        result["MESSAGE_ID"] = .string(id.id)
+        return result
+    }
+}
