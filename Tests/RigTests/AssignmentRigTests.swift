@@ -27,6 +27,8 @@ struct AssignmentRigTests {
         #expect((a["vfioDevice"] as? String)?.hasPrefix("/dev/vfio/") == true)
         #expect(try status(out, "assign-1-again") == 200)
         #expect(try body(out, "assign-1-again")["vf"] as? String == a["vf"] as? String)
+        #expect((try body(out, "assign-1-again")["vfioDevice"] as? String)?.hasPrefix("/dev/vfio/") == true,
+                "the answer to a repeated request carries the device too")
         #expect(try status(out, "assign-1-different") == 409)
         #expect(try status(out, "assign-2") == 201)
         #expect(r["vm2_netdev_mac"] == "52:54:00:a2:00:01", "driver host: the VF netdev comes up with the MAC")

@@ -42,7 +42,7 @@ public final class AssignmentService: Sendable {
     public func assign(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
         let key: NICKey
         do { key = try request.validated() } catch { throw .invalid(error) }
-        if let outcome = try existing(key, request) { return outcome }
+        if let outcome = try existing(key, request) { return await enriched(outcome) }
 
         // Choosing a VF and claiming it are serialized (fast, no hardware);
         // programming happens after, under the controller's per-VF lock.
@@ -69,7 +69,7 @@ public final class AssignmentService: Sendable {
         }
         let reserved: Assignment
         switch allocation {
-        case .found(let outcome): return outcome
+        case .found(let outcome): return await enriched(outcome)
         case .reserved(let a): reserved = a
         }
         CrashPoint.hit("assign.reserved")
@@ -95,6 +95,14 @@ public final class AssignmentService: Sendable {
         let done = try await describe(key)
         logger.info("VF assigned", metadata: meta(done, op: "assignment.create", ["MESSAGE_ID": "\(AssignmentMessageID.created)"]))
         return .created(done)
+    }
+
+    /// An outcome with the VF's device details (netdev, /dev/vfio/N) filled in.
+    private func enriched(_ outcome: Outcome) async -> Outcome {
+        switch outcome {
+        case .existing(let a): .existing(await enrich(a))
+        case .created(let a): .created(await enrich(a))
+        }
     }
 
     private enum Allocation: Sendable {
