@@ -61,6 +61,9 @@ if ! pip show schemathesis >/dev/null 2>&1; then
   pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
 fi
 
+# pyenv's shims (vng) appear only after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
+
 log "qemu: $(qemu-system-x86_64 --version | head -n1)"
 log "kernel: $(ls /boot/vmlinuz-* | tail -n1)"
 log "vng: $(command -v vng)"
