@@ -116,6 +116,7 @@ public enum AssignmentText {
         if let linkState = c.linkState { rows.append(("Link state", linkState.description)) }
         if let rate = c.minTxRate { rows.append(("Min TX rate", mbps(rate, zero: "none"))) }
         if let rate = c.maxTxRate { rows.append(("Max TX rate", mbps(rate, zero: "no limit"))) }
+        if let rssQuery = c.rssQuery { rows.append(("RSS query", InventoryText.onOff(rssQuery))) }
         return rows
     }
 

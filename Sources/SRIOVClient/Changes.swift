@@ -111,11 +111,12 @@ extension SRIOVClient {
             public var linkState: String?
             public var minTxRate: String?
             public var maxTxRate: String?
+            public var rssQuery: String?
 
             public init(
                 mac: String? = nil, vlan: String? = nil, qos: String? = nil, vlanProto: String? = nil,
                 spoofCheck: String? = nil, trust: String? = nil, linkState: String? = nil, minTxRate: String? = nil,
-                maxTxRate: String? = nil
+                maxTxRate: String? = nil, rssQuery: String? = nil
             ) {
                 self.mac = mac
                 self.vlan = vlan
@@ -126,6 +127,7 @@ extension SRIOVClient {
                 self.linkState = linkState
                 self.minTxRate = minTxRate
                 self.maxTxRate = maxTxRate
+                self.rssQuery = rssQuery
             }
 
             public var isEmpty: Bool { self == Options() }
@@ -165,6 +167,9 @@ extension SRIOVClient {
                     config.maxTxRate = try maxTxRate.map { text throws(ValidationError) in
                         try OptionText.rate(text, field: "--max-tx-rate")
                     }
+                    config.rssQuery = try rssQuery.map { text throws(ValidationError) in
+                        try OptionText.onOff(text, field: "--rss-query")
+                    }
                 } catch {
                     throw UsageError(Self.namingOptions(error))
                 }
@@ -197,7 +202,7 @@ extension SRIOVClient {
             static let names: [(field: String, option: String)] = [
                 ("mac", "--mac"), ("vlan", "--vlan"), ("qos", "--qos"), ("vlanProto", "--vlan-proto"),
                 ("spoofCheck", "--spoof-check"), ("trust", "--trust"), ("linkState", "--link-state"),
-                ("minTxRate", "--min-tx-rate"), ("maxTxRate", "--max-tx-rate"),
+                ("minTxRate", "--min-tx-rate"), ("maxTxRate", "--max-tx-rate"), ("rssQuery", "--rss-query"),
             ]
         }
     }

@@ -103,6 +103,7 @@ extension SRIOVClient {
             public static let vlan: Setting = "vlan"
             public static let spoofCheck: Setting = "spoofCheck"
             public static let trust: Setting = "trust"
+            public static let rssQuery: Setting = "rssQuery"
             public static let linkState: Setting = "linkState"
             public static let txRate: Setting = "txRate"
 

@@ -44,11 +44,14 @@ public struct VFConfig: Hashable, Sendable, Codable {
     public var linkState: VFLinkState?
     public var minTxRate: UInt32?
     public var maxTxRate: UInt32?
+    /// Whether the VF may query the PF's RSS hash key and indirection table
+    /// (IFLA_VF_RSS_QUERY_EN; ixgbe has it, igb does not).
+    public var rssQuery: Bool?
 
     public init(
         mac: MACAddress? = nil, vlan: VLANID? = nil, qos: VLANQoS? = nil, vlanProto: VLANProtocol? = nil,
         spoofCheck: Bool? = nil, trust: Bool? = nil, linkState: VFLinkState? = nil,
-        minTxRate: UInt32? = nil, maxTxRate: UInt32? = nil
+        minTxRate: UInt32? = nil, maxTxRate: UInt32? = nil, rssQuery: Bool? = nil
     ) {
         self.mac = mac
         self.vlan = vlan
@@ -59,11 +62,15 @@ public struct VFConfig: Hashable, Sendable, Codable {
         self.linkState = linkState
         self.minTxRate = minTxRate
         self.maxTxRate = maxTxRate
+        self.rssQuery = rssQuery
     }
 
-    enum CodingKeys: String, CodingKey {
-        case mac, vlan, qos, vlanProto, spoofCheck, trust, linkState, minTxRate, maxTxRate
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case mac, vlan, qos, vlanProto, spoofCheck, trust, linkState, minTxRate, maxTxRate, rssQuery
     }
+
+    /// The JSON keys of a config, as requests spell them.
+    public static let keys: Set<String> = Set(CodingKeys.allCases.map(\.stringValue))
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -89,6 +96,7 @@ public struct VFConfig: Hashable, Sendable, Codable {
         }
         minTxRate = try rate(.minTxRate)
         maxTxRate = try rate(.maxTxRate)
+        rssQuery = try c.decodeIfPresent(Bool.self, forKey: .rssQuery)
     }
 
     /// True when nothing is configured.

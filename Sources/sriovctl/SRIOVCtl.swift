@@ -17,7 +17,7 @@ struct SRIOVCtl: AsyncParsableCommand {
               vf set PCI [--mac MAC] [--vlan ID] [--qos N] [--vlan-proto 802.1Q|802.1ad]
                          [--spoof-check on|off] [--trust on|off]
                          [--link-state auto|enable|disable]
-                         [--min-tx-rate MBPS] [--max-tx-rate MBPS]
+                         [--min-tx-rate MBPS] [--max-tx-rate MBPS] [--rss-query on|off]
               vf restore PCI       put back what sriovd changed on the VF
               vf driver PCI vfio-pci|host|none
 

@@ -13,7 +13,7 @@ struct VFCommand: AsyncParsableCommand {
 
 struct SetVF: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Change a VF's MAC, VLAN, spoof check, trust, link state or TX rates.",
+        commandName: "set", abstract: "Change a VF's MAC, VLAN, spoof check, trust, link state, TX rates or RSS query.",
         discussion: """
             Only the settings given are changed. sriovd records the VF's settings before its first \
             change, so that `sriovctl vf restore` can put them back.
@@ -99,10 +99,15 @@ struct LiveVFSettingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("TX rate limit in Mbit/s; 0 is no limit.", valueName: "mbps"))
     var maxTxRate: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Whether the VF may query the PF's RSS hash key and table (not every driver has it).", valueName: "on|off"))
+    var rssQuery: String?
+
     var given: SRIOVClient.VFChange.Options {
         SRIOVClient.VFChange.Options(
             vlan: vlan, qos: qos, vlanProto: vlanProto, spoofCheck: spoofCheck, trust: trust, linkState: linkState,
-            minTxRate: minTxRate, maxTxRate: maxTxRate)
+            minTxRate: minTxRate, maxTxRate: maxTxRate, rssQuery: rssQuery)
     }
 }
 

@@ -50,7 +50,7 @@ struct ProgrammingRigTests {
         #expect(try body(out, "numvfs-bad-type")["field"] as? String == "numVFs")
     }
 
-    @Test("every setting igb supports round-trips; link state is reported unsupported and blocks nothing")
+    @Test("every setting igb supports round-trips; link state and RSS query are reported unsupported and block nothing")
     func settingsRoundTrip() async throws {
         let out = try await Self.scenario.output()
         #expect(try status(out, "set-all") == 200)
@@ -60,6 +60,7 @@ struct ProgrammingRigTests {
         #expect(results["spoofCheck"] == "applied")
         #expect(results["trust"] == "applied")
         #expect(results["linkState"] == "unsupported")
+        #expect(results["rssQuery"] == "unsupported")
         let vf = try ipVF(out, "after-set")
         #expect(vf.mac == "52:54:00:12:34:56")
         #expect(vf.vlan == 100 && vf.qos == 3)
@@ -68,6 +69,8 @@ struct ProgrammingRigTests {
         let reported = try #require(try body(out, "set-all")["vf"] as? [String: Any])
         #expect(reported["mac"] as? String == "52:54:00:12:34:56")
         #expect(reported["vlan"] as? Int == 100)
+        // igb does not report the RSS query switch (the kernel's -1 preset stays): unknown, not "off".
+        #expect(reported["rssQuery"] == nil)
     }
 
     @Test("802.1ad and TX rate: applied and read back, or reported and nothing changed")

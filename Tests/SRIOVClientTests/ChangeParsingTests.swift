@@ -13,13 +13,13 @@ struct ChangeParsingTests {
         let change = try SRIOVClient.VFChange(
             parsing: Options(
                 mac: "52-54-00-AB-CD-EF", vlan: "100", qos: "5", vlanProto: "802.1ad", spoofCheck: "off",
-                trust: "on", linkState: "Disable", minTxRate: "10", maxTxRate: "0"))
+                trust: "on", linkState: "Disable", minTxRate: "10", maxTxRate: "0", rssQuery: "on"))
         let request = try SRIOVClient.Request.changeVF(ControlFixture.vfAddress, change)
         #expect(request.method == .patch)
         #expect(request.path == "/v1/vfs/0000:01:10.0")
         #expect(
             body(request) == #"{"linkState":"disable","mac":"52:54:00:ab:cd:ef","maxTxRate":0,"minTxRate":10,"#
-                + #""qos":5,"spoofCheck":false,"trust":true,"vlan":100,"vlanProto":"802.1ad"}"#)
+                + #""qos":5,"rssQuery":true,"spoofCheck":false,"trust":true,"vlan":100,"vlanProto":"802.1ad"}"#)
     }
 
     @Test func vfChangeOfOneSettingSendsOnlyThatField() throws {
@@ -40,6 +40,7 @@ struct ChangeParsingTests {
         (Options(linkState: "up"), #"--link-state: "up" is not a link state"#),
         (Options(minTxRate: "-1"), #"--min-tx-rate: "-1" is not a rate in Mbit/s"#),
         (Options(maxTxRate: "1e3"), #"--max-tx-rate: "1e3" is not a rate in Mbit/s"#),
+        (Options(rssQuery: "sometimes"), #"--rss-query: "sometimes" is not a switch; use "on" or "off""#),
     ])
     func badValueIsRefusedNamingItsOption(options: Options, message: String) {
         #expect {
@@ -66,7 +67,7 @@ struct ChangeParsingTests {
         #expect(
             throws: SRIOVClient.UsageError(
                 "nothing to change: give at least one of --mac, --vlan, --qos, --vlan-proto, --spoof-check, "
-                    + "--trust, --link-state, --min-tx-rate, --max-tx-rate")
+                    + "--trust, --link-state, --min-tx-rate, --max-tx-rate, --rss-query")
         ) { try SRIOVClient.VFChange(parsing: Options()) }
     }
 

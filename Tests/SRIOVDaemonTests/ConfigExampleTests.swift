@@ -46,7 +46,7 @@ import Testing
             pf.vfDefaults
                 == VFConfig(
                     vlan: VLANID.none, qos: .zero, vlanProto: .dot1Q, spoofCheck: true, trust: false, linkState: .auto,
-                    minTxRate: 0, maxTxRate: 0))
+                    minTxRate: 0, maxTxRate: 0, rssQuery: false))
         #expect(
             pf.pools == [
                 .init(name: "physnet1", vfs: .init([0...3]), labels: ["physical_network": "physnet1"])

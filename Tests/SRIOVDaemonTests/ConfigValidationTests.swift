@@ -214,6 +214,7 @@ import Testing
             pf = "0000:01:00.0"
             index = "2"
             trust = "yes"
+            rss_query = 1
             """,
             [
                 (1, "daemon", "expected a table, found integer 5"),
@@ -221,6 +222,7 @@ import Testing
                 (4, "vf[0].pf", "not declared"),
                 (5, "vf[0].index", #"expected an integer, found string "2""#),
                 (6, "vf[0].trust", #"expected a boolean (true or false), found string "yes""#),
+                (7, "vf[0].rss_query", "expected a boolean (true or false), found integer 1"),
             ])
         expectErrors(
             "[daemon]\nsocket_mode = 0o660\n", [(2, "daemon.socket_mode", #"octal string such as "0660""#)])

@@ -149,6 +149,7 @@ final class ReconcileFakeHost: VFHost, InventorySource, Sendable {
                     v.vlanProto = config.vlanProto ?? .dot1Q
                 case .spoofCheck: v.spoofCheck = config.spoofCheck
                 case .trust: v.trust = config.trust
+                case .rssQuery: v.rssQuery = config.rssQuery
                 case .linkState: v.linkState = config.linkState
                 case .txRate:
                     if let m = config.minTxRate { v.minTxRate = m }

@@ -37,6 +37,7 @@ struct ReconcilePlannerTests {
             pf = "0000:01:00.0"
             index = 1
             trust = true
+            rss_query = true
             mac = "52:54:00:00:00:01"
             """)
         let inventory = [F.pf("0000:01:00.0", vfs: 3)]
@@ -45,7 +46,7 @@ struct ReconcilePlannerTests {
         // Fresh VFs have spoof check on, trust off, link auto: trust matches for 0 and 2.
         #expect(settingsChanges(plan) == [
             0: VFConfig(spoofCheck: false, linkState: .enable),
-            1: VFConfig(mac: mac, spoofCheck: false, trust: true, linkState: .enable),
+            1: VFConfig(mac: mac, spoofCheck: false, trust: true, linkState: .enable, rssQuery: true),
             2: VFConfig(spoofCheck: false, linkState: .enable),
         ])
         #expect(plan.notices.isEmpty)

@@ -30,7 +30,7 @@ final class ControllerFakeHost: VFHost, Sendable {
             for i in 0..<vfCount {
                 $0.vfs[i] = VFSettings(
                     mac: .zero, vlan: VLANID.none, qos: .zero, vlanProto: .dot1Q, spoofCheck: true, trust: false,
-                    linkState: .auto, minTxRate: 0, maxTxRate: 0)
+                    linkState: .auto, minTxRate: 0, maxTxRate: 0, rssQuery: false)
             }
         }
     }
@@ -76,6 +76,7 @@ final class ControllerFakeHost: VFHost, Sendable {
                     v.vlanProto = config.vlanProto ?? .dot1Q
                 case .spoofCheck: v.spoofCheck = config.spoofCheck
                 case .trust: v.trust = config.trust
+                case .rssQuery: v.rssQuery = config.rssQuery
                 case .linkState: v.linkState = config.linkState
                 case .txRate:
                     if let m = config.minTxRate { v.minTxRate = m }
@@ -144,6 +145,24 @@ struct VFControllerTests {
         #expect(!report.failed)
         #expect(report.settings.mac == mac("52:54:00:00:00:11"))
         #expect(report.settings.vlan?.value == 100 && report.settings.qos?.value == 3)
+    }
+
+    @Test("RSS query is set, read back and restored where the driver has it; reported unsupported where not")
+    func rssQuery() async throws {
+        let on = try await controller.configure(vf: host.address(0), VFConfig(rssQuery: true))
+        #expect(on.results.map(\.setting) == [.rssQuery])
+        #expect(on.results.first?.outcome == .applied)
+        #expect(on.settings.rssQuery == true)
+        _ = try await controller.restore(vf: host.address(0))
+        #expect(host.state.withLock { $0.vfs[0]!.rssQuery } == false)
+
+        // igb: no ndo_set_vf_rss_query_en, so EOPNOTSUPP; the rest still applies.
+        host.state.withLock { _ = $0.unsupported.insert(.rssQuery) }
+        let igb = try await controller.configure(vf: host.address(1), VFConfig(trust: true, rssQuery: true))
+        let outcomes = Dictionary(uniqueKeysWithValues: igb.results.map { ($0.setting, $0.outcome) })
+        #expect(outcomes[.rssQuery] == .unsupported)
+        #expect(outcomes[.trust] == .applied)
+        #expect(!igb.failed)
     }
 
     @Test("bad input is refused before anything is written")
@@ -230,14 +249,16 @@ struct VFControllerTests {
         #expect(host.state.withLock { $0.vfs[0]!.trust } == false)
     }
 
-    @Test("scrub leaves no MAC or VLAN and turns spoof check on, trust off")
+    @Test("scrub leaves no MAC or VLAN and turns spoof check on, trust and RSS query off")
     func scrubs() async throws {
         _ = try await controller.configure(
-            vf: host.address(2), VFConfig(mac: mac("52:54:00:00:00:55"), vlan: try VLANID(9), spoofCheck: false, trust: true))
+            vf: host.address(2),
+            VFConfig(mac: mac("52:54:00:00:00:55"), vlan: try VLANID(9), spoofCheck: false, trust: true, rssQuery: true))
         let report = try await controller.scrub(vf: host.address(2))
         #expect(!report.failed)
         let now = host.state.withLock { $0.vfs[2]! }
         #expect(now.mac == .zero && now.vlan == VLANID.none && now.spoofCheck == true && now.trust == false)
+        #expect(now.rssQuery == false)
         #expect(report.results.contains { $0.setting == .linkState && $0.outcome == .unsupported })
     }
 

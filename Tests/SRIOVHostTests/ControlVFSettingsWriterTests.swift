@@ -89,10 +89,10 @@ struct ControlVFSettingsWriterTests {
     func changesFromConfig() throws {
         let vlan = try VLANID(100)
         let config = VFConfig(
-            mac: mac, vlan: vlan, spoofCheck: false, trust: true, linkState: .disable, maxTxRate: 500)
+            mac: mac, vlan: vlan, spoofCheck: false, trust: true, linkState: .disable, maxTxRate: 500, rssQuery: true)
         #expect(
             VFChange.changes(for: config) == [
-                .mac(mac), .vlan(vlan, .zero, .dot1Q), .spoofCheck(false), .trust(true),
+                .mac(mac), .vlan(vlan, .zero, .dot1Q), .spoofCheck(false), .trust(true), .rssQuery(true),
                 .txRate(min: 0, max: 500), .linkState(.disable),
             ])
         #expect(VFChange.changes(for: VFConfig()).isEmpty)
@@ -110,6 +110,16 @@ struct ControlVFSettingsWriterTests {
         let trust = try request.only(NetlinkABI.iflaVFTrust)
         #expect(try trust.uint32(at: 0) == 3)
         #expect(try trust.uint32(at: 4) == 1)
+    }
+
+    @Test("RSS query: IFLA_VF_RSS_QUERY_EN with the VF number and the setting", arguments: [true, false])
+    func rssQueryRequest(on: Bool) throws {
+        let request = try BuiltRequest(.rssQuery(on), pfIfindex: 42)
+        #expect(request.topLevel == [NetlinkABI.iflaVFInfoList])
+        let payload = try request.only(NetlinkABI.iflaVFRSSQueryEnabled)
+        #expect(payload.count == 8)
+        #expect(try payload.uint32(at: 0) == 3)
+        #expect(try payload.uint32(at: 4) == (on ? 1 : 0))
     }
 
     @Test("MAC: IFLA_VF_MAC with the VF number and the six bytes, zero-padded")

@@ -2,10 +2,9 @@ import Foundation
 import Hummingbird
 import SRIOVCore
 
-/// The body of PATCH /v1/assignments/{vm}/{nic}: live settings only.
-let assignmentChangeKeys: Set<String> = [
-    "vlan", "qos", "vlanProto", "spoofCheck", "trust", "linkState", "minTxRate", "maxTxRate",
-]
+/// The body of PATCH /v1/assignments/{vm}/{nic}: live settings only (the
+/// MAC is the guest's identity and stays as assigned).
+let assignmentChangeKeys: Set<String> = VFConfig.keys.subtracting(["mac"])
 
 /// The answer to PATCH /v1/assignments/{vm}/{nic}.
 struct AssignmentChangeResponse: Codable, Sendable {

@@ -9,9 +9,7 @@ struct ControlRoutes<Context: RequestContext> {
     let controller: VFController
     let maxBodyBytes: Int
 
-    static var vfConfigKeys: Set<String> {
-        ["mac", "vlan", "qos", "vlanProto", "spoofCheck", "trust", "linkState", "minTxRate", "maxTxRate"]
-    }
+    static var vfConfigKeys: Set<String> { VFConfig.keys }
 
     func register(on router: Router<Context>) {
         router.put("/v1/pfs/{pciAddress}") { request, context in

@@ -51,10 +51,7 @@ public struct AssignmentRequest: Sendable, Hashable, Codable {
     public var driver: AssignmentDriver
     public var config: VFConfig
 
-    public static let keys: Set<String> = [
-        "vm", "nic", "pool", "pf", "numaNode", "driver", "mac", "vlan", "qos", "vlanProto", "spoofCheck", "trust",
-        "linkState", "minTxRate", "maxTxRate",
-    ]
+    public static let keys: Set<String> = VFConfig.keys.union(["vm", "nic", "pool", "pf", "numaNode", "driver"])
 
     enum CodingKeys: String, CodingKey { case vm, nic, pool, pf, numaNode, driver }
 

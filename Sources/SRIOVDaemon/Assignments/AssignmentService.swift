@@ -219,7 +219,7 @@ public final class AssignmentService: Sendable {
 
     // MARK: Change and release
 
-    /// Changes the live settings of an assignment (VLAN, QoS, rates, link state, spoof check, trust).
+    /// Changes the live settings of an assignment (VLAN, QoS, rates, link state, spoof check, trust, RSS query).
     public func update(_ key: NICKey, _ change: VFConfig) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
         guard let assignment = try load(key) else { throw .notFound("no assignment for \(key)") }
         guard assignment.state == .assigned else { throw .conflict("\(key) is being \(assignment.state.rawValue); retry shortly") }
@@ -234,6 +234,7 @@ public final class AssignmentService: Sendable {
         }
         if let v = change.spoofCheck { merged.spoofCheck = v }
         if let v = change.trust { merged.trust = v }
+        if let v = change.rssQuery { merged.rssQuery = v }
         if let v = change.linkState { merged.linkState = v }
         if let v = change.minTxRate { merged.minTxRate = v }
         if let v = change.maxTxRate { merged.maxTxRate = v }

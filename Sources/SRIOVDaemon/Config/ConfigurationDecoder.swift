@@ -42,6 +42,7 @@ struct ConfigurationDecoder {
     ]
     static let vfSettingKeys = [
         "mac", "vlan", "qos", "vlan_proto", "spoof_check", "trust", "link_state", "min_tx_rate", "max_tx_rate",
+        "rss_query",
     ]
     static let poolKeys = ["name", "vfs", "labels"]
 
@@ -336,6 +337,7 @@ struct ConfigurationDecoder {
         c.vlanProto = proto?.value
         c.spoofCheck = t.boolean("spoof_check")?.value
         c.trust = t.boolean("trust")?.value
+        c.rssQuery = t.boolean("rss_query")?.value
         c.linkState = t.parsed("link_state", VFLinkState.parse)?.value
         let minRate = t.integer("min_tx_rate", in: 0...Int(UInt32.max), meaning: "Mbit/s; 0 means no minimum")
         let maxRate = t.integer("max_tx_rate", in: 0...Int(UInt32.max), meaning: "Mbit/s; 0 means no limit")

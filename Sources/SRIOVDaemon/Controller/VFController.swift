@@ -188,7 +188,8 @@ public final class VFController: Sendable {
     }
 
     /// Clears a free VF of its last user's traces: no MAC, no VLAN, spoof
-    /// check on, trust off, link disabled where the driver supports it.
+    /// check on, trust and RSS query off, link disabled where the driver
+    /// supports it.
     public func scrub(vf address: PCIAddress) async throws(ControllerError) -> VFReport {
         let location = try await locate(address)
         return try await serialize(vf: address) { () throws(ControllerError) in
@@ -206,7 +207,7 @@ public final class VFController: Sendable {
 
     static let scrubbed = VFConfig(
         mac: .zero, vlan: VLANID.none, qos: VLANQoS.zero, vlanProto: .dot1Q, spoofCheck: true, trust: false,
-        linkState: .disable)
+        linkState: .disable, rssQuery: false)
 
     // MARK: Drivers
 
@@ -454,6 +455,7 @@ public final class VFController: Sendable {
             return vlan == VLANID.none || (settings.vlanProto ?? .dot1Q) == proto
         case .spoofCheck: return config.spoofCheck == nil || settings.spoofCheck == config.spoofCheck
         case .trust: return config.trust == nil || settings.trust == config.trust
+        case .rssQuery: return config.rssQuery == nil || settings.rssQuery == config.rssQuery
         case .linkState: return config.linkState == nil || settings.linkState == config.linkState
         case .txRate:
             return (config.minTxRate == nil || settings.minTxRate == config.minTxRate)
@@ -468,6 +470,7 @@ public final class VFController: Sendable {
         case .vlan: return "vlan \(show(s.vlan)) qos \(show(s.qos)) proto \(show(s.vlanProto))"
         case .spoofCheck: return "spoofCheck \(show(s.spoofCheck))"
         case .trust: return "trust \(show(s.trust))"
+        case .rssQuery: return "rssQuery \(show(s.rssQuery))"
         case .linkState: return "linkState \(show(s.linkState))"
         case .txRate: return "minTxRate \(show(s.minTxRate)) maxTxRate \(show(s.maxTxRate))"
         }
@@ -496,6 +499,7 @@ extension VFConfig {
         case .vlan: c.vlan = nil; c.qos = nil; c.vlanProto = nil
         case .spoofCheck: c.spoofCheck = nil
         case .trust: c.trust = nil
+        case .rssQuery: c.rssQuery = nil
         case .linkState: c.linkState = nil
         case .txRate: c.minTxRate = nil; c.maxTxRate = nil
         }
@@ -515,6 +519,7 @@ extension VFSettings {
         }
         if groups.contains(.spoofCheck) { c.spoofCheck = spoofCheck }
         if groups.contains(.trust) { c.trust = trust }
+        if groups.contains(.rssQuery) { c.rssQuery = rssQuery }
         if groups.contains(.linkState) { c.linkState = linkState }
         if groups.contains(.txRate) {
             c.minTxRate = minTxRate

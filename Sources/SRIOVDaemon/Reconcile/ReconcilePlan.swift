@@ -86,6 +86,7 @@ public struct ReconcileChange: Sendable, Hashable, CustomStringConvertible {
             return s
         case .spoofCheck: return "spoof_check \(value(config.spoofCheck))"
         case .trust: return "trust \(value(config.trust))"
+        case .rssQuery: return "rss_query \(value(config.rssQuery))"
         case .linkState: return "link_state \(value(config.linkState))"
         case .txRate:
             var parts: [String] = []
@@ -107,6 +108,7 @@ public struct ReconcileChange: Sendable, Hashable, CustomStringConvertible {
             return s
         case .spoofCheck: return "spoof_check \(value(settings.spoofCheck))"
         case .trust: return "trust \(value(settings.trust))"
+        case .rssQuery: return "rss_query \(value(settings.rssQuery))"
         case .linkState: return "link_state \(value(settings.linkState))"
         case .txRate: return "min_tx_rate \(value(settings.minTxRate)) max_tx_rate \(value(settings.maxTxRate))"
         }

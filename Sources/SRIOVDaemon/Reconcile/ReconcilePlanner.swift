@@ -164,6 +164,7 @@ public struct ReconcilePlanner: Sendable {
         }
         if let v = entry.spoofCheck { config.spoofCheck = v }
         if let v = entry.trust { config.trust = v }
+        if let v = entry.rssQuery { config.rssQuery = v }
         if let v = entry.linkState { config.linkState = v }
         if entry.minTxRate != nil || entry.maxTxRate != nil {
             config.minTxRate = entry.minTxRate

@@ -88,6 +88,8 @@ public enum VFSettingGroup: String, Codable, Sendable, Hashable, CaseIterable, C
     case vlan
     case spoofCheck
     case trust
+    /// IFLA_VF_RSS_QUERY_EN.
+    case rssQuery
     case linkState
     /// Minimum and maximum TX rate: one kernel attribute.
     case txRate
@@ -103,6 +105,7 @@ public enum VFSettingGroup: String, Codable, Sendable, Hashable, CaseIterable, C
         if config.vlan != nil || config.qos != nil || config.vlanProto != nil { groups.insert(.vlan) }
         if config.spoofCheck != nil { groups.insert(.spoofCheck) }
         if config.trust != nil { groups.insert(.trust) }
+        if config.rssQuery != nil { groups.insert(.rssQuery) }
         if config.linkState != nil { groups.insert(.linkState) }
         if config.minTxRate != nil || config.maxTxRate != nil { groups.insert(.txRate) }
         return groups

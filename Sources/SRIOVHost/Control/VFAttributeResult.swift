@@ -13,6 +13,8 @@ public enum VFAttribute: String, Sendable, Hashable, CaseIterable, CustomStringC
     case vlan
     case spoofCheck
     case trust
+    /// IFLA_VF_RSS_QUERY_EN: the VF may query the PF's RSS key and table.
+    case rssQuery
     case linkState
     /// Minimum and maximum TX rate: one kernel attribute (IFLA_VF_RATE).
     case txRate

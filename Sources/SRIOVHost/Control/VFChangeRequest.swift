@@ -13,6 +13,7 @@ enum VFChange: Hashable, Sendable {
     case vlan(VLANID, VLANQoS, VLANProtocol)
     case spoofCheck(Bool)
     case trust(Bool)
+    case rssQuery(Bool)
     case linkState(VFLinkState)
     /// Mbit/s, 0 for no limit.
     case txRate(min: UInt32, max: UInt32)
@@ -23,6 +24,7 @@ enum VFChange: Hashable, Sendable {
         case .vlan: .vlan
         case .spoofCheck: .spoofCheck
         case .trust: .trust
+        case .rssQuery: .rssQuery
         case .linkState: .linkState
         case .txRate: .txRate
         }
@@ -42,6 +44,7 @@ enum VFChange: Hashable, Sendable {
         }
         if let spoofCheck = config.spoofCheck { result.append(.spoofCheck(spoofCheck)) }
         if let trust = config.trust { result.append(.trust(trust)) }
+        if let rssQuery = config.rssQuery { result.append(.rssQuery(rssQuery)) }
         if config.minTxRate != nil || config.maxTxRate != nil {
             result.append(.txRate(min: config.minTxRate ?? 0, max: config.maxTxRate ?? 0))
         }
@@ -95,6 +98,8 @@ enum VFChangeRequest {
             rtnl_link_vf_set_spoofchk(vfObject, on ? 1 : 0)
         case .trust(let on):
             rtnl_link_vf_set_trust(vfObject, on ? 1 : 0)
+        case .rssQuery(let on):
+            rtnl_link_vf_set_rss_query_en(vfObject, on ? 1 : 0)
         case .linkState(let state):
             rtnl_link_vf_set_linkstate(vfObject, state.kernelValue)
         case .txRate(let min, let max):

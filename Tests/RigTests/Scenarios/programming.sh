@@ -25,9 +25,10 @@ vf0=$(rig_vf_pci "$pf" 0); vf1=$(rig_vf_pci "$pf" 1); vf2=$(rig_vf_pci "$pf" 2)
 echo "$vf0 $vf1 $vf2" >"$RIG_OUT/vfs.txt"
 ipvf original "$pf"
 
-# Every setting at once; link state is unsupported on igb and must not block the rest.
+# Every setting at once; link state and RSS query are unsupported on igb
+# (no ndo_set_vf_link_state, no ndo_set_vf_rss_query_en) and must not block the rest.
 api set-all PATCH "/v1/vfs/$vf0" \
-  '{"mac":"52:54:00:12:34:56","vlan":100,"qos":3,"spoofCheck":false,"trust":true,"linkState":"enable"}'
+  '{"mac":"52:54:00:12:34:56","vlan":100,"qos":3,"spoofCheck":false,"trust":true,"linkState":"enable","rssQuery":true}'
 ipvf after-set "$pf"
 # 802.1ad.
 api set-qinq PATCH "/v1/vfs/$vf0" '{"vlan":200,"vlanProto":"802.1ad"}'
