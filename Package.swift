@@ -39,6 +39,7 @@ let package = Package(
             dependencies: [
                 "SRIOVCore", "CNetlink", "CSystemd", "CPCI", "CSRIOVShim",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         // The daemon: API, services, configuration, logging.
         .target(

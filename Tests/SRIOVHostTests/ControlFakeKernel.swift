@@ -38,6 +38,8 @@ final class FakeSysfsKernel: SysfsFileAccess, Sendable {
 
     private struct State {
         var writes: [Write] = []
+        /// The name of the thread each write ran on, in order.
+        var writerThreads: [String] = []
         var pfs: [PCIAddress: PF] = [:]
         /// The driver the kernel's id match gives each device.
         var ownDriver: [PCIAddress: String] = [:]
@@ -68,6 +70,7 @@ final class FakeSysfsKernel: SysfsFileAccess, Sendable {
     }
 
     var writes: [Write] { state.withLock { $0.writes } }
+    var writerThreads: [String] { state.withLock { $0.writerThreads } }
 
     // MARK: Building the tree
 
@@ -151,7 +154,11 @@ final class FakeSysfsKernel: SysfsFileAccess, Sendable {
 
     func writeFile(_ path: String, _ value: String) throws(SysfsError) {
         let relative = String(path.dropFirst(root.count + 1))
-        state.withLock { $0.writes.append(Write(path: relative, value: value)) }
+        let thread = Self.currentThreadName()
+        state.withLock {
+            $0.writes.append(Write(path: relative, value: value))
+            $0.writerThreads.append(thread)
+        }
         func refuse(_ errno: Int32) -> SysfsError { SysfsError(path: path, operation: "write \"\(value)\" to", errno: errno) }
 
         let parts = relative.split(separator: "/").map(String.init)
@@ -286,4 +293,12 @@ final class FakeSysfsKernel: SysfsFileAccess, Sendable {
 private func overrideValue(_ text: String?) -> String? {
     guard let text, !text.isEmpty, text != "(null)" else { return nil }
     return text
+}
+
+extension FakeSysfsKernel {
+    /// The calling thread's name as the kernel knows it.
+    static func currentThreadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }

@@ -49,6 +49,18 @@ struct ControlNumVFsTests {
         #expect(kernel.control.vfLinkCount(pf: pf) == 4)
     }
 
+    @Test("sriov_numvfs and binding writes run on NIO's blocking pool, not on the cooperative threads")
+    func blockingWritesLeaveTheCooperativePool() async throws {
+        let kernel = try kernel(numVFs: 0)
+        try await kernel.control.setNumVFs(pf: pf, to: 2, timeout: .seconds(5))
+        try kernel.loadDriver("vfio-pci")
+        _ = try await kernel.control.bind(FakeSysfsKernel.vfAddress(of: pf, index: 0), to: .vfio)
+        let threads = kernel.writerThreads
+        #expect(threads.count >= 3, "numvfs, driver_override, unbind, drivers_probe: \(kernel.writes)")
+        // NIOThreadPool names its threads "TP-#n" ("SGLTN-TP-#n" for the singleton).
+        #expect(threads.allSatisfy { $0.contains("TP-#") }, "\(threads)")
+    }
+
     @Test("3 to 5 goes through 0, because the kernel refuses nonzero to nonzero (EBUSY)")
     func nonzeroToNonzeroGoesThroughZero() async throws {
         let kernel = try kernel(numVFs: 3)

@@ -124,14 +124,15 @@ extension SRIOVDeviceControl {
         }
 
         if currentOverride != choice.expectedOverride {
-            try write(overridePath, choice.overrideValue, device, step: "set driver_override to \(choice)")
+            try await write(overridePath, choice.overrideValue, device, step: "set driver_override to \(choice)")
         }
         if satisfied { return current }
         if let current {
-            try write(paths.device(device, "driver/unbind"), device.description, device, step: "unbind from \(current)")
+            try await write(
+                paths.device(device, "driver/unbind"), device.description, device, step: "unbind from \(current)")
         }
         if choice != .unbound {
-            try write(paths.driversProbe, device.description, device, step: "probe drivers")
+            try await write(paths.driversProbe, device.description, device, step: "probe drivers")
         }
 
         let deadline = ContinuousClock.now + bindTimeout
@@ -148,10 +149,8 @@ extension SRIOVDeviceControl {
         return text
     }
 
-    private func write(_ path: String, _ value: String, _ device: PCIAddress, step: String) throws(ControlError) {
-        do {
-            try sysfs.writeFile(path, value)
-        } catch {
+    private func write(_ path: String, _ value: String, _ device: PCIAddress, step: String) async throws(ControlError) {
+        if case .failure(let error) = await writeBlocking(path, value) {
             throw .sysfs(error, device: device, step: step)
         }
     }

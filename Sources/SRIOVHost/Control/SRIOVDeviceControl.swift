@@ -1,3 +1,4 @@
+import NIOPosix
 import SRIOVCore
 
 /// Changes PFs and VFs through sysfs: the VF count, VF driver autoprobe,
@@ -7,6 +8,10 @@ import SRIOVCore
 ///
 /// Methods that wait for the kernel (`setNumVFs`, `bind`) poll sysfs every
 /// `pollInterval` up to a deadline, and stop when their task is cancelled.
+/// Their writes run on NIO's blocking thread pool: writing `sriov_numvfs`,
+/// `drivers_probe` or `unbind` returns only when the kernel has created or
+/// probed the devices (seconds), and must not hold one of the few threads
+/// of Swift's cooperative pool, which serve every request.
 /// Nothing here serializes callers: give each PF and VF one owner.
 public struct SRIOVDeviceControl: Sendable {
     public let sysfs: any SysfsFileAccess
@@ -52,10 +57,10 @@ public struct SRIOVDeviceControl: Sendable {
             return
         }
         if current != 0 && count != 0 {
-            try writeNumVFs(pf, 0)
+            try await writeNumVFs(pf, 0)
             try await waitForVFCount(pf, 0, deadline: deadline, timeout: timeout)
         }
-        try writeNumVFs(pf, count)
+        try await writeNumVFs(pf, count)
         try await waitForVFCount(pf, count, deadline: deadline, timeout: timeout)
     }
 
@@ -65,10 +70,8 @@ public struct SRIOVDeviceControl: Sendable {
         return names.filter { $0.hasPrefix("virtfn") && Int($0.dropFirst("virtfn".count)) != nil }.count
     }
 
-    private func writeNumVFs(_ pf: PCIAddress, _ value: Int) throws(ControlError) {
-        do {
-            try sysfs.writeFile(paths.device(pf, "sriov_numvfs"), String(value))
-        } catch {
+    private func writeNumVFs(_ pf: PCIAddress, _ value: Int) async throws(ControlError) {
+        if case .failure(let error) = await writeBlocking(paths.device(pf, "sriov_numvfs"), String(value)) {
             throw .vfCountRefused(pf: pf, value: value, errno: error.errno)
         }
     }
@@ -125,6 +128,20 @@ public struct SRIOVDeviceControl: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Writes `value` to `path` on NIO's blocking thread pool (inline only if
+    /// that pool has been shut down).
+    func writeBlocking(_ path: String, _ value: String) async -> Result<Void, SysfsError> {
+        let sysfs = self.sysfs
+        @Sendable func write() -> Result<Void, SysfsError> {
+            Result { () throws(SysfsError) in try sysfs.writeFile(path, value) }
+        }
+        do {
+            return try await NIOThreadPool.singleton.runIfActive(write)
+        } catch {
+            return write()
+        }
+    }
 
     func readInt(_ path: String) -> Int? {
         sysfs.readTrimmed(path).flatMap { Int($0) }
