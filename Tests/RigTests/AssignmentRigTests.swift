@@ -10,13 +10,9 @@ struct AssignmentRigTests {
         try await Self.scenario.keyValues()
     }
 
-    func status(_ out: URL, _ name: String) throws -> Int? {
-        Int(try out.file("\(name).status").trimmingCharacters(in: .whitespacesAndNewlines))
-    }
+    func status(_ out: URL, _ name: String) throws -> Int? { try out.status(name) }
 
-    func body(_ out: URL, _ name: String) throws -> [String: Any] {
-        (try out.json("\(name).json") as? [String: Any]) ?? [:]
-    }
+    func body(_ out: URL, _ name: String) throws -> [String: Any] { try out.body(name) }
 
     @Test("assign, the same again, a different one, inspect, change, release")
     func lifecycle() async throws {

@@ -6,13 +6,9 @@ import Testing
 struct ProgrammingRigTests {
     static let scenario = RigScenario(name: "programming", pfs: 1)
 
-    func status(_ out: URL, _ name: String) throws -> Int {
-        try #require(Int(try out.file("\(name).status").trimmingCharacters(in: .whitespacesAndNewlines)), "\(name).status")
-    }
+    func status(_ out: URL, _ name: String) throws -> Int { try #require(try out.status(name), "\(name).status") }
 
-    func body(_ out: URL, _ name: String) throws -> [String: Any] {
-        try #require(try out.json("\(name).json") as? [String: Any], "\(name).json")
-    }
+    func body(_ out: URL, _ name: String) throws -> [String: Any] { try out.body(name) }
 
     func ipVF(_ out: URL, _ name: String, index: Int = 0) throws -> IPVF {
         let link = try #require((try out.json("\(name).ip.json") as? [[String: Any]])?.first)

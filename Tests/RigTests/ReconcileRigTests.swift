@@ -29,6 +29,19 @@ struct ReconcileRigTests {
         #expect(r["reload_vf1"] == "52:54:00:cf:00:01 43 2 True")
     }
 
+    @Test("a pool added by SIGHUP is assigned from without a restart")
+    func reloadedPoolIsServed() async throws {
+        let (out, _) = try await results()
+        #expect(try out.status("assign-before-reload") == 400)
+        #expect(try out.body("assign-before-reload")["field"] as? String == "pool")
+        let assignment = try out.body("assign-after-reload")
+        #expect(try out.status("assign-after-reload") == 201, "\(assignment)")
+        #expect(assignment["pool"] as? String == "hot")
+        // The pool is VFs 2-3.
+        #expect([2, 3].contains(assignment["vfIndex"] as? Int ?? -1))
+        #expect(try out.status("release-after-reload") == 200)
+    }
+
     @Test("a broken file on SIGHUP is refused with line numbers; sriovd keeps running and changes nothing")
     func badReload() async throws {
         let (out, r) = try await results()

@@ -142,4 +142,14 @@ extension URL {
     func json(_ name: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(contentsOf: appendingPathComponent(name)))
     }
+
+    /// The HTTP status of the scenario's `api NAME ...` call (nil: no answer).
+    func status(_ name: String) throws -> Int? {
+        Int(try file("\(name).status").trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The JSON object that call answered with ([:] when not an object).
+    func body(_ name: String) throws -> [String: Any] {
+        (try json("\(name).json") as? [String: Any]) ?? [:]
+    }
 }

@@ -77,11 +77,12 @@ struct ReconcileServiceTests {
         let initial = try SRIOVConfiguration.load(path: path)
 
         let probe = ReconcileServiceProbe()
+        let published = RunningConfiguration(initial)
         let (reloads, reload) = AsyncStream.makeStream(of: Void.self)
         let service = ReconcileService(
             configuration: initial, interval: .zero, loadConfiguration: ReconcileService.fileLoader(path: path),
             reloadRequests: .stream(reloads), notifications: probe.reloadNotifications, logger: quiet,
-            reconcile: probe.reconcile)
+            publishingTo: published, reconcile: probe.reconcile)
         _ = try await running(service) {
             #expect(await eventually { probe.configurations.count == 1 })
             #expect(probe.notifications.isEmpty)
@@ -91,6 +92,8 @@ struct ReconcileServiceTests {
             #expect(await eventually { probe.notifications.count == 2 })
         }
         #expect(probe.configurations.map { $0.pfs.map(\.numVFs) } == [[1], [4]])
+        // Published for the assignment service (pools come from here).
+        #expect(published.current.pfs.map(\.numVFs) == [4])
         #expect(probe.notifications == ["reloading", "ready: configuration reloaded; nothing to change"])
     }
 
@@ -103,11 +106,12 @@ struct ReconcileServiceTests {
 
         let probe = ReconcileServiceProbe()
         let logs = ReconcileLogRecorder()
+        let published = RunningConfiguration(initial)
         let (reloads, reload) = AsyncStream.makeStream(of: Void.self)
         let service = ReconcileService(
             configuration: initial, interval: .zero, loadConfiguration: ReconcileService.fileLoader(path: path),
             reloadRequests: .stream(reloads), notifications: probe.reloadNotifications, logger: logs.logger,
-            reconcile: probe.reconcile)
+            publishingTo: published, reconcile: probe.reconcile)
         _ = try await running(service) {
             #expect(await eventually { probe.configurations.count == 1 })
             try writeFile("[[pf]]\npci = \"0000:01:00.0\"\nnum_vfs = \"seven\"\nvf_driver = \"e1000\"\n", to: path)
@@ -116,6 +120,7 @@ struct ReconcileServiceTests {
         }
         #expect(probe.configurations.count == 2)
         #expect(probe.configurations[1] == initial)
+        #expect(published.current == initial)
         let errors = logs.all.filter { $0.level == .error && $0.metadata["op"] == "config.reload" }
         #expect(errors.map { $0.metadata["line"] } == ["3", "4"])
         #expect(errors.map { $0.metadata["key"] } == ["pf[0].num_vfs", "pf[0].vf_driver"])

@@ -30,13 +30,16 @@ public struct ReconcileService: Service {
     let notifications: ReloadNotifications
     let logger: Logger
     let reconcile: Reconcile
+    /// Where a reloaded configuration is published for the other services.
+    let running: RunningConfiguration?
 
     public init(
         configuration: SRIOVConfiguration, interval: Duration, loadConfiguration: @escaping LoadConfiguration,
         reloadRequests: ReloadRequests = .sighup, notifications: ReloadNotifications = .none, logger: Logger,
-        reconcile: @escaping Reconcile
+        publishingTo running: RunningConfiguration? = nil, reconcile: @escaping Reconcile
     ) {
         self.configuration = configuration
+        self.running = running
         self.interval = interval
         self.loadConfiguration = loadConfiguration
         self.reloadRequests = reloadRequests
@@ -47,15 +50,17 @@ public struct ReconcileService: Service {
 
     /// The daemon's wiring: the file at `configPath` (or, when nil, the
     /// default path if it exists), SIGHUP, systemd notifications, and
-    /// `daemon.reconcile_interval_seconds`.
+    /// `daemon.reconcile_interval_seconds`; reloads are published to `running`.
     public init(
-        configuration: SRIOVConfiguration, configPath: String?, executor: ReconcileExecutor,
+        running: RunningConfiguration, configPath: String?, executor: ReconcileExecutor,
         notifier: SystemdNotifier, logger: Logger
     ) {
+        let configuration = running.current
         self.init(
             configuration: configuration, interval: configuration.daemon.reconcileInterval,
             loadConfiguration: Self.fileLoader(path: configPath), reloadRequests: .sighup,
-            notifications: .systemd(notifier), logger: logger, reconcile: { await executor.reconcile($0) })
+            notifications: .systemd(notifier), logger: logger, publishingTo: running,
+            reconcile: { await executor.reconcile($0) })
     }
 
     /// Reads `path`; with no path, the default path when it exists, else the
@@ -146,6 +151,9 @@ public struct ReconcileService: Service {
             if reasons.contains(.reload) {
                 notifications.reloading()
                 reloadStatus = reload(&configuration)
+                // Published before the pass, so a pool added by the reload
+                // can be assigned from while its VFs are being set up.
+                running?.replace(configuration)
             }
             let report = await reconcile(configuration)
             lastNotices = log(report, trigger: reasons.name, previousNotices: lastNotices)

@@ -94,9 +94,10 @@ public struct Daemon: Sendable {
         let controller = VFController(
             host: try KernelVFHost(sysfs: sysfs), store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
 
-        let configuration = options.configuration
+        let running = RunningConfiguration(options.configuration)
         let assignments = AssignmentService(
-            controller: controller, store: store, inventory: inventory, configuration: { configuration }, logger: logger)
+            controller: controller, store: store, inventory: inventory, configuration: { running.current },
+            logger: logger)
         // Interrupted assignments and releases are finished before anything is served.
         await assignments.recover()
 
@@ -132,7 +133,7 @@ public struct Daemon: Sendable {
             logger: logger)
 
         let reconciler = ReconcileService(
-            configuration: options.configuration, configPath: options.configPath,
+            running: running, configPath: options.configPath,
             executor: ReconcileExecutor(controller: controller, inventory: inventory, logger: logger),
             notifier: notifier, logger: logger)
 

@@ -10,7 +10,9 @@ ip link set dev "$(rig_pf_netdev "$pf")" up
 conf=/etc/sriovd-test/sriovd.toml
 mkdir -p /etc/sriovd-test
 
-write_config() { # NUM_VFS VLAN_OF_VF1
+write_config() { # NUM_VFS VLAN_OF_VF1 [POOL_NAME]
+  local pool=""
+  [ -n "${3:-}" ] && pool=$(printf '\n  [[pf.pool]]\n  name = "%s"\n  vfs = "2-3"\n' "$3")
   cat >"$conf" <<TOML
 [daemon]
 reconcile_interval_seconds = 0
@@ -23,6 +25,7 @@ drivers_autoprobe = false
   [pf.vf_defaults]
   spoof_check = true
   trust = false
+$pool
 
 [[vf]]
 pf = "$pf"
@@ -59,12 +62,19 @@ set +e
 "$BIN/sriovd" plan --config "$conf" >"$RIG_OUT/plan-after.out" 2>&1; echo "plan_after_exit=$?" >>"$RIG_OUT/results.txt"
 set -e
 
-# Change the file, SIGHUP: the new count and VLAN are applied.
-write_config 4 43
+# No pool "hot" yet: an assignment from it is refused.
+assign_hot='{"vm":"vm-hot","nic":"net0","pool":"hot","driver":"vfio-pci"}'
+api assign-before-reload POST /v1/assignments "$assign_hot"
+
+# Change the file, SIGHUP: the new count, VLAN and pool are applied.
+write_config 4 43 hot
 kill -HUP "$SRIOVD_PID"
 rig_wait_for "[ \"\$(cat /sys/bus/pci/devices/$pf/sriov_numvfs)\" = 4 ] && vf1_state | grep -q ' 43 2 '" 60 || true
 echo "reload_numvfs=$(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")" >>"$RIG_OUT/results.txt"
 echo "reload_vf1=$(vf1_state)" >>"$RIG_OUT/results.txt"
+# The reloaded pool is served without a restart.
+api assign-after-reload POST /v1/assignments "$assign_hot"
+api release-after-reload DELETE /v1/assignments/vm-hot/net0
 
 # A broken file: sriovd keeps the running configuration and keeps serving.
 printf '[[pf]]\npci = "%s"\nnum_vfs = "seven"\nfrobnicate = 1\n' "$pf" >"$conf"
