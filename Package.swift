@@ -83,7 +83,7 @@ let package = Package(
             ]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.
-        .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore"], exclude: ["Scenarios"]),
+        .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon"], exclude: ["Scenarios"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -83,7 +83,9 @@ def _log(record: dict) -> None:
 
 
 def state_snapshot() -> dict:
-    """The fake sysfs tree and every row of sriovd's tables."""
+    """The fake sysfs tree and every row of sriovd's tables, except the PFs and
+    VFs seen (seenPF, seenVF): those record what any read observed, such as a VF
+    count set by an earlier accepted request, not what a request asked for."""
     snapshot: dict = {"sysfs": FakeSysfs(SYSFS, None).snapshot() if SYSFS else {}}
     db = os.path.join(STATE, "state.db")
     if STATE and os.path.exists(db):
@@ -93,7 +95,7 @@ def state_snapshot() -> dict:
                 row[0]
                 for row in connection.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-                    "AND name != 'grdb_migrations' ORDER BY name"
+                    "AND name != 'grdb_migrations' AND name NOT LIKE 'seen%' ORDER BY name"
                 )
             ]
             for table in tables:

@@ -29,42 +29,15 @@ case "$out/" in /run/*) echo "capture-journal: OUTDIR must not be under /run (a 
 rm -f "$out/journal.bin" "$out/sriovd.stderr" "$out/sriovd.exit"
 mkdir -p "$out/sys/bus/pci/devices" "$out/state"
 
-cat > "$out/listener.py" <<'PY'
-import array, os, socket, struct, sys
-path, capture, ready = sys.argv[1:4]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
-os.chmod(path, 0o666)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-open(ready, "w").close()
-with open(capture, "wb") as f:
-    while True:
-        data, ancillary, _, _ = s.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 8))
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds = array.array("i")
-                fds.frombytes(payload[: len(payload) - len(payload) % 4])
-                for fd in fds:
-                    os.lseek(fd, 0, os.SEEK_SET)
-                    chunks = []
-                    while chunk := os.read(fd, 1 << 16):
-                        chunks.append(chunk)
-                    os.close(fd)
-                    data = b"".join(chunks)
-        if data == b"SRIOVD_CAPTURE_END=1\n":
-            break
-        f.write(struct.pack("<Q", len(data)) + data)
-        f.flush()
-PY
 
-export CAPTURE_OUT="$out" CAPTURE_BINARY="$binary"
+export CAPTURE_OUT="$out" CAPTURE_BINARY="$binary" CAPTURE_LISTENER="$PWD/scripts/journal-listener.py"
 exec unshare --mount --propagation private -- bash -euo pipefail -c '
   # Hide the host journal (if any) and make our own /run/systemd/journal.
   target=/run/systemd; [ -d "$target" ] || target=/run
   mount -t tmpfs -o mode=0755 tmpfs "$target"
   mkdir -p /run/systemd/journal
   journal=/run/systemd/journal/socket
-  python3 "$CAPTURE_OUT/listener.py" "$journal" "$CAPTURE_OUT/journal.bin" "$CAPTURE_OUT/listener.ready" &
+  python3 "$CAPTURE_LISTENER" "$journal" "$CAPTURE_OUT/journal.bin" "$CAPTURE_OUT/listener.ready" &
   listener=$!
   for _ in $(seq 100); do [ -e "$CAPTURE_OUT/listener.ready" ] && break; sleep 0.1; done
   [ -e "$CAPTURE_OUT/listener.ready" ] || { echo "capture-journal: the listener did not start" >&2; exit 1; }

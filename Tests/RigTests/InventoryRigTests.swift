@@ -151,6 +151,48 @@ struct InventoryRigTests {
         #expect(pfs.contains { $0["netdev"] as? String == "sriovren0" })
     }
 
+    @Test("the state store keeps the PFs and VFs seen; a PF removed while sriovd was down is recorded gone, then back")
+    func seenDevices() async throws {
+        let out = try await Self.scenario.output()
+        func seen(_ name: String) throws -> (pfs: [[String: Any]], vfs: [[String: Any]]) {
+            let o = try #require(try out.json(name) as? [String: [[String: Any]]])
+            return (o["seenPF"] ?? [], o["seenVF"] ?? [])
+        }
+        // As sysfs had it (after the rename: the PF's netdev is the new name).
+        let sysfs = SysfsDump(try out.file("renamed.sysfs.txt"))
+        let first = try seen("seen-1.json")
+        #expect(Set(first.pfs.compactMap { $0["pci"] as? String }) == Set(sysfs.pfs.keys))
+        for row in first.pfs {
+            let pci = try #require(row["pci"] as? String)
+            let s = try #require(sysfs.pfs[pci]).fields
+            #expect(row["numVFs"] as? Int == Int(s["numvfs"]!), "\(pci) numVFs")
+            #expect(row["totalVFs"] as? Int == Int(s["totalvfs"]!), "\(pci) totalVFs")
+            #expect(row["driver"] as? String == s["driver"], "\(pci) driver")
+            #expect(row["netdev"] as? String == s["netdev"], "\(pci) netdev")
+            #expect(row["goneSince"] is NSNull, "\(pci) present")
+        }
+        #expect(Set(first.vfs.compactMap { $0["pci"] as? String }) == Set(sysfs.vfs.map(\.pci)))
+        let pf1 = try #require(sysfs.pfs.keys.sorted().first)
+        let pf2 = try #require(sysfs.pfs.keys.sorted().last)
+        let vf0 = try #require(first.vfs.first { $0["pf"] as? String == pf1 && $0["vfIndex"] as? Int == 0 })
+        #expect(vf0["mac"] as? String == "52:54:00:aa:00:01")
+
+        let removed = try seen("seen-2.json")
+        let pf2Row = try #require(removed.pfs.first { $0["pci"] as? String == pf2 })
+        #expect(pf2Row["goneSince"] is String, "PF 2 recorded gone: \(pf2Row)")
+        #expect(removed.vfs.filter { $0["pf"] as? String == pf2 }.allSatisfy { $0["goneSince"] is String })
+        #expect(removed.pfs.first { $0["pci"] as? String == pf1 }?["goneSince"] is NSNull)
+
+        let back = try seen("seen-3.json")
+        let pf2Back = try #require(back.pfs.first { $0["pci"] as? String == pf2 })
+        #expect(pf2Back["goneSince"] is NSNull, "PF 2 back: \(pf2Back)")
+        #expect(pf2Back["firstSeen"] as? String == pf2Row["firstSeen"] as? String, "first seen kept")
+
+        let log = try out.file("sriovd.log")
+        #expect(log.contains("PF seen before is gone") && log.contains(pf2))
+        #expect(log.contains("PF is back"))
+    }
+
     @Test("sriovctl: readable tables, and exit codes for bad and unknown addresses")
     func sriovctl() async throws {
         let out = try await Self.scenario.output()

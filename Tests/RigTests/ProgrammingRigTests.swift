@@ -1,4 +1,5 @@
 import Foundation
+import SRIOVDaemon
 import Testing
 
 @Suite("VF programming on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng)", .serialized,
@@ -176,5 +177,49 @@ struct ProgrammingRigTests {
             #expect(vf["driver"] as? String == "igbvf")
             #expect((vf["netdev"] as? String)?.isEmpty == false)
         }
+    }
+
+    @Test("every state change is one native journal record with its fields and MESSAGE_ID")
+    func journalRecords() async throws {
+        let out = try await Self.scenario.output()
+        let records = try out.file("journal.jsonl").split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        }
+        let pf = try #require((try out.body("j-numvfs")["pf"] as? [String: Any])?["pciAddress"] as? String)
+        let vf = try out.file("journal-vf.txt").trimmingCharacters(in: .whitespacesAndNewlines)
+        for name in ["j-numvfs", "j-settings", "j-bind", "j-unbind", "j-restore", "j-change", "j-release"] {
+            #expect(try out.status(name) == 200, "\(name)")
+        }
+        #expect(try out.status("j-assign") == 201)
+        let assignedVF = try #require(try out.body("j-assign")["vf"] as? String)
+
+        func events(_ id: MessageID) -> [[String: String]] { records.filter { $0["MESSAGE_ID"] == id.id } }
+        for record in records {
+            #expect(record["SYSLOG_IDENTIFIER"] == "sriovd")
+            #expect(record["PRIORITY"].flatMap { Int($0) }.map { (0...7).contains($0) } == true)
+        }
+        let numVFs = try #require(events(.pfNumVFs).first)
+        #expect(numVFs["SRIOVD_PF"] == pf && numVFs["SRIOVD_NUMVFS"] == "3" && numVFs["SRIOVD_OP"] == "pf.numvfs")
+
+        // The VF's own changes: settings, vfio-pci, none, restore; no VM or NIC.
+        let direct = records.filter { $0["SRIOVD_VF"] == vf && $0["SRIOVD_VM"] == nil && $0["MESSAGE_ID"] != nil }
+        #expect(
+            direct.map { $0["MESSAGE_ID"] }
+                == [MessageID.vfConfigured, .vfBound, .vfBound, .vfRestored].map(\.id), "\(direct)")
+        #expect(direct.allSatisfy { $0["SRIOVD_PF"] == pf })
+        #expect(direct.first?["SRIOVD_RESULTS"]?.contains("vlan=applied") == true)
+        #expect(direct.filter { $0["MESSAGE_ID"] == MessageID.vfBound.id }.map { $0["SRIOVD_DRIVER"] } == ["vfio-pci", "none"])
+
+        // The assignment's: each names the VM and NIC, including the VF changes made for it.
+        let forNIC = records.filter { $0["SRIOVD_VM"] == "vm-j" && $0["MESSAGE_ID"] != nil }
+        #expect(
+            forNIC.map { $0["MESSAGE_ID"] }
+                == [
+                    MessageID.vfConfigured, .vfBound, .assignmentCreated, .vfConfigured, .assignmentChanged, .vfBound,
+                    .vfRestored, .assignmentReleased,
+                ].map(\.id), "\(forNIC.map { $0["MESSAGE"] ?? "" })")
+        #expect(forNIC.allSatisfy { $0["SRIOVD_NIC"] == "net0" && $0["SRIOVD_VF"] == assignedVF && $0["SRIOVD_PF"] == pf })
+        #expect(events(.assignmentCreated).first?["SRIOVD_OP"] == "assignment.create")
+        #expect(events(.assignmentReleased).first?["SRIOVD_OP"] == "assignment.release")
     }
 }

@@ -17,15 +17,15 @@ struct AssignmentServiceTests {
         service = Self.makeService(host: host, store: store)
     }
 
-    static func makeService(host: ControllerFakeHost, store: StateStore) -> AssignmentService {
+    static func makeService(host: ControllerFakeHost, store: StateStore, logger: Logger = Logger(label: "t")) -> AssignmentService {
         let controller = VFController(
-            host: host, store: store, logger: Logger(label: "t"), verifyAttempts: 3, verifyInterval: .milliseconds(1))
+            host: host, store: store, logger: logger, verifyAttempts: 3, verifyInterval: .milliseconds(1))
         let config = SRIOVConfiguration(pfs: [
             .init(match: .pciAddress(host.pf), pools: [.init(name: "physnet1")])
         ])
         return AssignmentService(
             controller: controller, store: store, inventory: try! FakeInventory.twoPFs(), configuration: { config },
-            logger: Logger(label: "t"))
+            logger: logger)
     }
 
     func request(_ vm: String, _ nic: String = "net0", vlan: Int = 100, pool: String? = nil) throws -> AssignmentRequest {
@@ -47,6 +47,38 @@ struct AssignmentServiceTests {
         #expect(host.state.withLock { $0.vfs[a.vfIndex]!.vlan?.value } == 100)
         guard case .existing(let b) = try await service.assign(try request("vm1")) else { Issue.record("not existing"); return }
         #expect(b.vf == a.vf)
+    }
+
+    @Test("each state change is one record with its MESSAGE_ID; the VF changes made for a NIC name its VM and NIC")
+    func recordsOfStateChanges() async throws {
+        let logs = ReconcileLogRecorder()
+        let service = Self.makeService(host: host, store: store, logger: logs.logger)
+        let a = assigned(try await service.assign(try request("vm7", "net3")))
+        _ = try await service.update(try NICKey(vm: "vm7", nic: "net3"), VFConfig(vlan: try VLANID(200)))
+        _ = try await service.release(try NICKey(vm: "vm7", nic: "net3"))
+
+        let events = logs.all.compactMap { r in r.metadata["MESSAGE_ID"].map { (id: $0, record: r) } }
+        func named(_ id: MessageID) -> [ReconcileLogRecorder.Record] { events.filter { $0.id == id.id }.map(\.record) }
+        // In order: program, bind, assigned; change; unbind, restore, released.
+        let order: [MessageID] = [
+            .vfConfigured, .vfBound, .assignmentCreated, .vfConfigured, .assignmentChanged, .vfBound, .vfRestored,
+            .assignmentReleased,
+        ]
+        #expect(events.map(\.id) == order.map(\.id), "\(events.map { $0.record.message })")
+        for (_, record) in events {
+            #expect(record.metadata["vm"] == "vm7" && record.metadata["nic"] == "net3", "\(record.message): \(record.metadata)")
+            #expect(record.metadata["vf"] == a.vf.description)
+            #expect(record.metadata["pf"] == host.pf.description)
+            #expect(record.metadata["op"] != nil)
+        }
+        #expect(named(.vfBound).map { $0.metadata["driver"] } == ["vfio-pci", "none"])
+        #expect(named(.assignmentChanged).first?.metadata["op"] == "assignment.update")
+        // Outside an assignment, the controller's records carry no VM or NIC.
+        logs.clear()
+        _ = try await VFController(host: host, store: store, logger: logs.logger).configure(
+            vf: host.address(2), VFConfig(trust: true))
+        let plain = try #require(logs.all.first { $0.metadata["MESSAGE_ID"] == MessageID.vfConfigured.id })
+        #expect(plain.metadata["vm"] == nil && plain.metadata["nic"] == nil)
     }
 
     @Test("a different request for an assigned NIC is a conflict")

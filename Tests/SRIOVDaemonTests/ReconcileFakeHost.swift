@@ -254,6 +254,8 @@ final class ReconcileLogRecorder: Sendable {
 
     func append(_ record: Record) { records.withLock { $0.append(record) } }
 
+    func clear() { records.withLock { $0.removeAll() } }
+
     var logger: Logger {
         var logger = Logger(label: "reconcile-test") { _ in ReconcileLogHandler(recorder: self) }
         logger.logLevel = .trace

@@ -40,6 +40,12 @@ public final class AssignmentService: Sendable {
     // MARK: Assign
 
     public func assign(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
+        try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
+            try await assignAttributed(request)
+        }
+    }
+
+    private func assignAttributed(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
         let key: NICKey
         do { key = try request.validated() } catch { throw .invalid(error) }
         if let outcome = try existing(key, request) { return await enriched(outcome) }
@@ -93,7 +99,7 @@ public final class AssignmentService: Sendable {
             throw (error as? ControllerError) ?? .hostFailure("\(error)")
         }
         let done = try await describe(key)
-        logger.info("VF assigned", metadata: meta(done, op: "assignment.create", ["MESSAGE_ID": "\(AssignmentMessageID.created)"]))
+        logger.info("VF assigned", metadata: .event(.assignmentCreated, meta(done, op: "assignment.create", [:])))
         return .created(done)
     }
 
@@ -221,6 +227,14 @@ public final class AssignmentService: Sendable {
 
     /// Changes the live settings of an assignment (VLAN, QoS, rates, link state, spoof check, trust, RSS query).
     public func update(_ key: NICKey, _ change: VFConfig) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
+        try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+            try await updateAttributed(key, change)
+        }
+    }
+
+    private func updateAttributed(
+        _ key: NICKey, _ change: VFConfig
+    ) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
         guard let assignment = try load(key) else { throw .notFound("no assignment for \(key)") }
         guard assignment.state == .assigned else { throw .conflict("\(key) is being \(assignment.state.rawValue); retry shortly") }
         guard await controller.host.locate(vf: assignment.vf) != nil else {
@@ -257,13 +271,19 @@ public final class AssignmentService: Sendable {
             throw .hostFailure("recording \(key): \(error)")
         }
         let done = try await describe(key)
-        logger.info("assignment changed", metadata: meta(done, op: "assignment.update", [:]))
+        logger.info("assignment changed", metadata: .event(.assignmentChanged, meta(done, op: "assignment.update", [:])))
         return (done, report)
     }
 
     /// Takes the VF back: its original settings restored, its previous
     /// driver back, and it is free.
     public func release(_ key: NICKey) async throws(ControllerError) -> Assignment {
+        try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+            try await releaseAttributed(key)
+        }
+    }
+
+    private func releaseAttributed(_ key: NICKey) async throws(ControllerError) -> Assignment {
         guard let current = try load(key) else { throw .notFound("no assignment for \(key)") }
         if current.state == .assigning { throw .conflict("\(key) is being assigned right now; retry shortly") }
         let assignment: Assignment
@@ -279,7 +299,7 @@ public final class AssignmentService: Sendable {
         try await finishRelease(assignment)
         var released = assignment
         released.state = .released
-        logger.info("VF released", metadata: meta(released, op: "assignment.release", ["MESSAGE_ID": "\(AssignmentMessageID.released)"]))
+        logger.info("VF released", metadata: .event(.assignmentReleased, meta(released, op: "assignment.release", [:])))
         return released
     }
 
@@ -429,10 +449,4 @@ enum CrashPoint {
         guard let armed, armed == point else { return }
         _exit(137)
     }
-}
-
-/// Journal MESSAGE_IDs of the assignment events (stable; catalog them).
-enum AssignmentMessageID {
-    static let created = "5b0f9d1c3e7a4f2b9c6d8e1f0a2b3c4d"
-    static let released = "8e2d4c6b0a1f4e3d9b7c5a3e1f0d2c4b"
 }

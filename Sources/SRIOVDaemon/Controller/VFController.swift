@@ -248,10 +248,12 @@ public final class VFController: Sendable {
             let now = await self.host.driver(of: address)
             self.logger.info(
                 "VF driver changed",
-                metadata: [
-                    "op": "vf.bind", "pf": "\(location.pf)", "vf": "\(address)", "vfIndex": "\(location.index)",
-                    "driver": "\(now ?? "none")", "previousDriver": "\(current ?? "none")",
-                ])
+                metadata: .event(
+                    .vfBound,
+                    [
+                        "op": "vf.bind", "pf": "\(location.pf)", "vf": "\(address)", "vfIndex": "\(location.index)",
+                        "driver": "\(now ?? "none")", "previousDriver": "\(current ?? "none")",
+                    ]))
             return now
         }
     }
@@ -310,7 +312,8 @@ public final class VFController: Sendable {
             }
             for vf in leaving { try? self.store.forgetOriginal(of: vf.address) }
             self.logger.info(
-                "VF count changed", metadata: ["op": "pf.numvfs", "pf": "\(pf)", "numVFs": "\(count)", "previous": "\(current)"])
+                "VF count changed",
+                metadata: .event(.pfNumVFs, ["op": "pf.numvfs", "pf": "\(pf)", "numVFs": "\(count)", "previous": "\(current)"]))
         }
     }
 
@@ -476,17 +479,26 @@ public final class VFController: Sendable {
         }
     }
 
+    /// One record per change: what was asked (`op`), each setting's outcome,
+    /// and, when it succeeded, the event's MESSAGE_ID.
     private func log(_ op: String, _ location: VFLocation, _ report: VFReport) {
         let summary = report.results.map { "\($0.setting.rawValue)=\($0.outcome.rawValue)" }.joined(separator: ",")
-        let metadata: Logger.Metadata = [
+        var fields: Logger.Metadata = [
             "op": "\(op)", "pf": "\(location.pf)", "vf": "\(location.vf)", "vfIndex": "\(location.index)",
             "results": "\(summary)",
         ]
         if report.failed {
-            logger.error("VF change failed", metadata: metadata)
-        } else {
-            logger.info("VF changed", metadata: metadata)
+            fields.merge(OperationContext.metadata) { own, _ in own }
+            logger.error("VF change failed", metadata: fields)
+            return
         }
+        let event: MessageID =
+            switch op {
+            case "vf.restore": .vfRestored
+            case "vf.scrub": .vfScrubbed
+            default: .vfConfigured
+            }
+        logger.info("VF changed", metadata: .event(event, fields))
     }
 }
 

@@ -31,31 +31,57 @@ public struct MessageID: Sendable, Hashable, CustomStringConvertible {
     public static let vfConfigured = MessageID("vf.configured", "c3eee983a2ef4ac3ac42e0ced7ac270a")
     /// A VF's settings were put back as they were before sriovd changed them.
     public static let vfRestored = MessageID("vf.restored", "01cd1bd86dc240ad864af127bbed436e")
+    /// A VF was scrubbed: no MAC or VLAN, spoof check on, trust off.
+    public static let vfScrubbed = MessageID("vf.scrubbed", "4ffa305e3d8e4f6185a534d8bc8c19f1")
     /// A PF's VF count (`sriov_numvfs`) was changed.
     public static let pfNumVFs = MessageID("pf.numvfs", "c27e7c14d8424e40ad2b8adaef779278")
     /// A VF was bound to a driver (or unbound).
     public static let vfBound = MessageID("vf.bound", "bb2a91be041746b89928d4df9dd2f54d")
-    /// A VF was assigned to a VM (the id `AssignmentMessageID.created` has
-    /// used from the start, so older records match).
+    /// A VF was assigned to a VM.
     public static let assignmentCreated = MessageID("assignment.created", "5b0f9d1c3e7a4f2b9c6d8e1f0a2b3c4d")
-    /// An assignment ended and its VF went back to the pool (the id of
-    /// `AssignmentMessageID.released`).
+    /// An assignment's live settings were changed (VLAN, rates, ...).
+    public static let assignmentChanged = MessageID("assignment.changed", "f90dd62e96164ebc8c8036ed61778370")
+    /// An assignment ended and its VF went back to the pool.
     public static let assignmentReleased = MessageID("assignment.released", "8e2d4c6b0a1f4e3d9b7c5a3e1f0d2c4b")
     /// One reconcile pass finished (what it changed, what failed).
     public static let reconcilePass = MessageID("reconcile.pass", "711302d79abb4a57ba393c69616dbfcf")
+    /// A PF seen before is no longer on the host (removed, or its driver unbound).
+    public static let pfGone = MessageID("pf.gone", "a7aa3e1e63f443c9a8a88b7e71a396ef")
+    /// A PF appeared: first seen, or back after being gone.
+    public static let pfAppeared = MessageID("pf.appeared", "49bf0f1e3da0424aa26f67802585f1c4")
 
     /// Every id above, for catalogs and for the test that keeps them distinct.
     public static let all: [MessageID] = [
-        .sriovdStarted, .sriovdStopping, .vfConfigured, .vfRestored, .pfNumVFs, .vfBound,
-        .assignmentCreated, .assignmentReleased, .reconcilePass,
+        .sriovdStarted, .sriovdStopping, .vfConfigured, .vfRestored, .vfScrubbed, .pfNumVFs, .vfBound,
+        .assignmentCreated, .assignmentChanged, .assignmentReleased, .reconcilePass, .pfGone, .pfAppeared,
     ]
 }
 
 extension Logger.Metadata {
-    /// `metadata` with the event's `MESSAGE_ID` added.
+    /// `metadata` with the event's `MESSAGE_ID` added, and what the task is
+    /// doing it for (`OperationContext`) under it.
     public static func event(_ id: MessageID, _ metadata: Logger.Metadata = [:]) -> Logger.Metadata {
-        var result = metadata
+        var result = OperationContext.metadata
+        result.merge(metadata) { $1 }
         result["MESSAGE_ID"] = .string(id.id)
         return result
+    }
+}
+
+/// Who a hardware change is made for, carried by the task: the controller's
+/// records of the VF settings and driver changes made for an assignment
+/// name its VM and NIC (SRIOVD_VM, SRIOVD_NIC) though the controller knows
+/// nothing of assignments.
+public enum OperationContext {
+    @TaskLocal public static var metadata: Logger.Metadata = [:]
+
+    /// Runs `body` with `vm` and `nic` in every event record it makes.
+    static func attributing<T: Sendable>(
+        vm: String, nic: String, _ body: () async throws(ControllerError) -> T
+    ) async throws(ControllerError) -> T {
+        let result: Result<T, ControllerError> = await $metadata.withValue(["vm": "\(vm)", "nic": "\(nic)"]) {
+            do throws(ControllerError) { return .success(try await body()) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 }

@@ -88,9 +88,12 @@ public struct Daemon: Sendable {
             adminGroup: options.socketGroup, readerGroup: options.readerGroup, logger: logger)
 
         let sysfs = SysfsTree(root: options.sysfsRoot)
-        let inventory = HostInventory(sysfs: sysfs, names: PCINames(), logger: logger)
-        let pfCount = (try? await inventory.physicalFunctions().count) ?? 0
         let store = try StateStore(directory: options.stateDirectory)
+        let inventory = RecordingInventory(
+            HostInventory(sysfs: sysfs, names: PCINames(), logger: logger), store: store, logger: logger)
+        // What changed while sriovd was down is recorded (and logged) first.
+        await inventory.recordAll()
+        let pfCount = (try? await inventory.physicalFunctions().count) ?? 0
         let controller = VFController(
             host: try KernelVFHost(sysfs: sysfs), store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
 

@@ -31,6 +31,7 @@ public final class StateStore: Sendable {
             }
         }
         registerAssignmentMigrations(&migrator)
+        registerSeenDeviceMigrations(&migrator)
         return migrator
     }
 

@@ -45,4 +45,28 @@ end=$(date +%s%N)
   echo "stop_ms=$(( (end - start) / 1000000 ))"
   if [ -e "$SOCK" ]; then echo "socket_removed=no"; else echo "socket_removed=yes"; fi
 } >"$RIG_OUT/shutdown.txt"
+
+# The PFs and VFs seen, as the state store keeps them.
+dump_seen() {
+  /usr/bin/python3 - "$STATE/state.db" "$1" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+db.row_factory = sqlite3.Row
+out = {t: [dict(r) for r in db.execute(f"SELECT * FROM {t} ORDER BY pci")] for t in ("seenPF", "seenVF")}
+json.dump(out, open(sys.argv[2], "w"), indent=1)
+PY
+}
+dump_seen "$RIG_OUT/seen-1.json"
+
+# PF 2 taken off the bus while sriovd is down: the next start records it gone
+# (and says so); after a rescan brings it back, the start after that says it is back.
+echo 1 >"/sys/bus/pci/devices/$pf2/remove"
+start_sriovd
+kill -TERM "$SRIOVD_PID"; wait "$SRIOVD_PID" || true
+dump_seen "$RIG_OUT/seen-2.json"
+echo 1 >/sys/bus/pci/rescan
+rig_wait_for "[ -e /sys/bus/pci/devices/$pf2/sriov_totalvfs ]" 30 || true
+start_sriovd
+kill -TERM "$SRIOVD_PID"; wait "$SRIOVD_PID" || true
+dump_seen "$RIG_OUT/seen-3.json"
 rig_log "done"

@@ -93,4 +93,31 @@ api autoprobe-2 PUT "/v1/pfs/$pf" '{"numVFs": 2, "driversAutoprobe": true}'
 
 kill -TERM "$SRIOVD_PID"; wait "$SRIOVD_PID" || true
 dmesg >"$RIG_OUT/dmesg-end.txt" 2>&1 || true
+
+# Journal records of state changes on the real driver: sriovd logs to
+# journald's native socket, where a listener stands in for journald (the VM
+# runs none), through a VF count change, settings, driver binds, a restore
+# and an assignment's lifecycle.
+journal=/run/systemd/journal/socket
+[ -e "$journal" ] && rig_die "a journald socket already exists in the VM"
+mkdir -p /run/systemd/journal
+/usr/bin/python3 "$RIG_REPO/scripts/journal-listener.py" "$journal" "$RIG_OUT/journal.bin" \
+  "$RIG_OUT/journal.ready" "$RIG_OUT/journal.jsonl" &
+listener=$!
+rig_wait_for "[ -e '$RIG_OUT/journal.ready' ]" 10 || rig_die "the journal listener did not start"
+start_sriovd --log-target journal
+api j-numvfs PUT "/v1/pfs/$pf" '{"numVFs": 3, "driversAutoprobe": false, "force": true}'
+jvf=$(rig_vf_pci "$pf" 0)
+echo "$jvf" >"$RIG_OUT/journal-vf.txt"
+api j-settings PATCH "/v1/vfs/$jvf" '{"vlan": 300, "trust": true}'
+api j-bind POST "/v1/vfs/$jvf/driver" '{"driver":"vfio-pci"}'
+api j-unbind POST "/v1/vfs/$jvf/driver" '{"driver":"none"}'
+api j-restore POST "/v1/vfs/$jvf/restore"
+api j-assign POST /v1/assignments \
+  "{\"vm\":\"vm-j\",\"nic\":\"net0\",\"pf\":\"$pf\",\"mac\":\"52:54:00:0a:0b:0c\",\"vlan\":12,\"driver\":\"vfio-pci\"}"
+api j-change PATCH /v1/assignments/vm-j/net0 '{"vlan": 13}'
+api j-release DELETE /v1/assignments/vm-j/net0
+kill -TERM "$SRIOVD_PID"; wait "$SRIOVD_PID" || true
+/usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"SRIOVD_CAPTURE_END=1\n", sys.argv[1])' "$journal"
+wait "$listener" || true
 rig_log "done"
