@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Logging
 import SRIOVDaemon
+import SRIOVHost
 
 @main
 struct SRIOVDCommand: AsyncParsableCommand {
@@ -11,7 +12,7 @@ struct SRIOVDCommand: AsyncParsableCommand {
         commandName: "sriovd",
         abstract: "Manage SR-IOV virtual functions for virtual machines.",
         version: sriovdVersion,
-        subcommands: [Run.self, CheckConfig.self, PlanCommand.self],
+        subcommands: [Run.self, CheckConfig.self, PlanCommand.self, SocketAccessCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -80,6 +81,47 @@ extension SRIOVDCommand {
                 throw ExitCode(78)
             }
         }
+    }
+}
+
+/// For sriovd.socket's ExecStartPost=: systemd creates the socket (mode 0660,
+/// group sriovd), and this lets daemon.reader_group connect to it too, as
+/// sriovd does itself for a socket it creates.
+struct SocketAccessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "socket-access",
+        abstract: "Let daemon.reader_group connect to the API socket (a POSIX ACL; for sriovd.socket).")
+
+    @OptionGroup var configOptions: ConfigOptions
+
+    @Argument(help: ArgumentHelp("The socket (default: daemon.socket).", valueName: "PATH"))
+    var socket: String?
+
+    func run() throws {
+        let settings: DaemonSettings
+        do {
+            settings = try DaemonSettings.resolve(
+                configPath: configOptions.config, socket: socket, stateDir: nil, logLevel: nil, logTarget: nil)
+        } catch {
+            printError("sriovd: \(error)")
+            throw ExitCode(78)
+        }
+        let options = settings.daemonOptions
+        guard let name = options.readerGroup, !name.isEmpty else {
+            print("no daemon.reader_group: \(options.socketPath) left as it is")
+            return
+        }
+        guard let gid = GroupDatabase.gid(named: name) else {
+            printError("sriovd: daemon.reader_group \(name) does not exist; \(options.socketPath) left as it is")
+            throw ExitCode(1)
+        }
+        do {
+            try SocketAccess.grant(readWriteTo: gid, on: options.socketPath)
+        } catch {
+            printError("sriovd: \(error)")
+            throw ExitCode(1)
+        }
+        print("group \(name) may connect to \(options.socketPath)")
     }
 }
 

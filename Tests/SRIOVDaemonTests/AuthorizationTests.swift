@@ -335,3 +335,85 @@ struct AuthorizationSocketTests {
         #expect(root.status == 404, "\(root.body)")
     }
 }
+
+/// The reader group reaches a 0660 socket through a POSIX ACL, set by sriovd
+/// on a socket it creates and by `sriovd socket-access` on one systemd made.
+@Suite("API socket access for the reader group", .serialized)
+struct SocketAccessTests {
+    @Test("the ACL sriovd writes: version 2, the mode's entries, the group with rw, a mask letting it through")
+    func aclLayout() {
+        let bytes = SocketAccess.accessACL(mode: 0o660, granting: 65534)
+        func u16(_ i: Int) -> UInt16 { UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8 }
+        func u32(_ i: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[i + $1]) << (8 * $1) } }
+        #expect(bytes.count == 4 + 5 * 8)
+        #expect(u32(0) == 2)
+        let entries = (0..<5).map { (tag: u16(4 + $0 * 8), perm: u16(6 + $0 * 8), id: u32(8 + $0 * 8)) }
+        #expect(entries.map(\.tag) == [0x01, 0x04, 0x08, 0x10, 0x20], "sorted by tag, as the kernel requires")
+        #expect(entries.map(\.perm) == [6, 6, 6, 6, 0])
+        #expect(entries.map(\.id) == [.max, .max, 65534, .max, .max])
+        // A 0600 socket: the owning group gets nothing, the mask still rw for the added group.
+        let narrow = SocketAccess.accessACL(mode: 0o600, granting: 7)
+        #expect(narrow[12 + 2] == 0 && narrow[28 + 2] == 6)
+    }
+
+    /// Runs sriovd (fake empty sysfs) with `config` until `body` returns.
+    func withDaemon(config: String, in dir: String, _ body: (String) async throws -> Void) async throws {
+        let configPath = dir + "/sriovd-\(UUID().uuidString.prefix(6)).toml"
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let socket = dir + "/api.sock"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Checkout.sriovd)
+        process.arguments = [
+            "--config", configPath, "--socket", socket, "--state-dir", dir + "/state", "--sysfs-root", dir + "/sys",
+            "--log-target", "stderr",
+        ]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        for _ in 0..<300 where (try? FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int) != 0o660 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(200))  // the ACL follows the mode
+        try await body(socket)
+    }
+
+    @Test(
+        "a reader-group member connects to a 0660 socket it neither owns nor is group of; others still cannot (needs root)",
+        .enabled(if: AuthorizationSocketTests.unavailableReason == nil, "\(AuthorizationSocketTests.unavailableReason ?? "")"))
+    func readerGroupConnects() async throws {
+        let dir = try Checkout.temporaryDirectory("sriovd-acl")
+        chmod(dir, 0o755)
+        try FileManager.default.createDirectory(atPath: dir + "/sys/bus/pci/devices", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = AuthorizationSocketTests()
+
+        // sriovd creates the socket: mode 0660, group root (admin_group ""), ACL for nogroup.
+        try await withDaemon(
+            config: "[daemon]\nsocket_mode = \"0660\"\nadmin_group = \"\"\nreader_group = \"nogroup\"\n", in: dir
+        ) { socket in
+            let mode = try FileManager.default.attributesOfItem(atPath: socket)[.posixPermissions] as? Int
+            #expect(mode == 0o660)
+            let reader = try await client.curl(socket, uid: 65534, "GET", "/v1/health")
+            #expect(reader.status == 200, "\(reader.body)")
+            let stranger = try await client.curl(socket, uid: 40000, "GET", "/v1/health")
+            #expect(stranger.status == 0, "uid 40000 cannot even connect: \(stranger.body)")
+        }
+
+        // No reader group: nogroup cannot connect; `sriovd socket-access` (for
+        // sriovd.socket) grants the connection, and sriovd still decides: 403.
+        try await withDaemon(config: "[daemon]\nsocket_mode = \"0660\"\nadmin_group = \"\"\n", in: dir) { socket in
+            #expect(try await client.curl(socket, uid: 65534, "GET", "/v1/health").status == 0)
+            let readerConfig = dir + "/reader.toml"
+            try "[daemon]\nreader_group = \"nogroup\"\n".write(toFile: readerConfig, atomically: true, encoding: .utf8)
+            let (status, output) = try await Checkout.runOffPool(
+                [Checkout.sriovd, "socket-access", "--config", readerConfig, socket])
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("group nogroup may connect to \(socket)"))
+            let reader = try await client.curl(socket, uid: 65534, "GET", "/v1/health")
+            #expect(reader.status == 403, "connected, and refused by sriovd's own check: \(reader.body)")
+        }
+    }
+}

@@ -85,4 +85,10 @@ int sriov_shim_pci_lookup_names(const char *ids_path, uint16_t vendor_id, uint16
  * Swift's Glibc module). Returns 0, or a negative errno value. */
 int sriov_shim_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
+/* --------------------------------------------------------------- xattrs */
+
+/* setxattr(2) (<sys/xattr.h> is not in Swift's Glibc module). Returns 0, or
+ * a negative errno value. */
+int sriov_shim_set_xattr(const char *path, const char *name, const void *value, size_t size);
+
 #endif

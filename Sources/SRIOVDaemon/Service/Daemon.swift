@@ -117,6 +117,16 @@ public struct Daemon: Sendable {
                     if let warning = try socketFile?.setPermissions(mode: mode_t(options.socketMode), group: options.socketGroup) {
                         logger.warning("API socket group missing", metadata: ["detail": "\(warning)"])
                     }
+                    if let socketFile, let reader = authorization.readerGroup {
+                        do {
+                            try SocketAccess.grant(readWriteTo: reader.gid, on: socketFile.path)
+                        } catch {
+                            // The socket stays as secure as its mode; readers just cannot connect.
+                            logger.warning(
+                                "reader group cannot connect to the API socket",
+                                metadata: ["group": "\(reader.name)", "detail": "\(error)"])
+                        }
+                    }
                 } catch {
                     logger.critical("cannot secure the API socket; stopping", metadata: ["error": "\(error)"])
                     socketFile?.remove()
