@@ -9,174 +9,11 @@ import Foundation
 /// VFs given to VM NICs: `/v1/assignments`. What an orchestrator calls to
 /// get a VF for a NIC, change its live settings and give it back.
 extension SRIOVClient {
-    /// A VM NIC's identity: which VM, which of its NICs. Both are names the
-    /// orchestrator chooses: 1-128 of letters, digits, `.`, `_`, `:`, `-`, the
-    /// daemon's rule, checked here so that a bad name is refused before any
-    /// request (and is always safe in a request path).
-    public struct NICKey: Hashable, Sendable, Comparable, CustomStringConvertible {
-        public let vm: String
-        public let nic: String
-
-        public init(vm: String, nic: String) throws(ValidationError) {
-            self.vm = try Self.checked(vm, field: "vm")
-            self.nic = try Self.checked(nic, field: "nic")
-        }
-
-        /// A VM's name alone, as `GET /v1/assignments?vm=` takes it.
-        public static func checkedVM(_ name: String, field: String = "vm") throws(ValidationError) -> String {
-            try checked(name, field: field)
-        }
-
-        static func checked(_ name: String, field: String) throws(ValidationError) -> String {
-            guard !name.isEmpty, name.utf8.count <= 128 else {
-                throw ValidationError(field: field, value: name, reason: "must be 1-128 characters")
-            }
-            let allowed = name.unicodeScalars.allSatisfy { scalar in
-                scalar.isASCII
-                    && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
-                        || "._:-".unicodeScalars.contains(scalar))
-            }
-            guard allowed else {
-                throw ValidationError(
-                    field: field, value: name, reason: "may only contain letters, digits, '.', '_', ':' and '-'")
-            }
-            return name
-        }
-
-        public static func < (a: NICKey, b: NICKey) -> Bool { (a.vm, a.nic) < (b.vm, b.nic) }
-
-        /// "vm/nic", as the daemon's messages write it.
-        public var description: String { "\(vm)/\(nic)" }
-    }
-
-    /// A pool name from sriovd's configuration: 1-64 letters, digits, `_`,
-    /// `.`, `-`, starting with a letter or digit.
-    public static func checkedPoolName(_ name: String, field: String) throws(ValidationError) -> String {
-        func isAlphanumeric(_ c: Unicode.Scalar) -> Bool {
-            c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c))
-        }
-        guard let first = name.unicodeScalars.first, name.utf8.count <= 64, isAlphanumeric(first),
-            name.unicodeScalars.allSatisfy({ isAlphanumeric($0) || "_.-".unicodeScalars.contains($0) })
-        else {
-            throw ValidationError(
-                field: field, value: name,
-                reason: "is not a pool name: 1-64 letters, digits, '_', '.' and '-', starting with a letter or digit")
-        }
-        return name
-    }
-
-    /// The driver an assigned VF is handed over with. Any name is kept when
-    /// read, so a newer daemon's drivers are still shown; only the known ones
-    /// are parsed from the command line.
-    public struct AssignmentDriver: RawRepresentable, Hashable, Sendable, Codable, TextParsable,
-        CustomStringConvertible
-    {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-
-        /// For passing the VF to a VM: the VM opens `/dev/vfio/<group>`.
-        public static let vfio = AssignmentDriver(rawValue: "vfio-pci")
-        /// The kernel's own VF driver: the VM NIC is the VF's netdev (e.g. macvtap).
-        public static let host = AssignmentDriver(rawValue: "host")
-
-        public static func parse(_ text: String, field: String) throws(ValidationError) -> AssignmentDriver {
-            switch text.lowercased() {
-            case vfio.rawValue: return .vfio
-            case host.rawValue: return .host
-            default:
-                throw ValidationError(
-                    field: field, value: text, reason: "is not a driver choice; use \"vfio-pci\" or \"host\"")
-            }
-        }
-
-        public init(from decoder: any Decoder) throws {
-            rawValue = try decoder.singleValueContainer().decode(String.self)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(rawValue)
-        }
-
-        public var description: String { rawValue }
-    }
-
-    /// Where an assignment is in its life. Any name is kept, as for `AssignmentDriver`.
-    public struct AssignmentState: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-
-        /// Being set up; after a crash the daemon rolls it back.
-        public static let assigning = AssignmentState(rawValue: "assigning")
-        public static let assigned = AssignmentState(rawValue: "assigned")
-        /// Being taken back; after a crash the daemon finishes it.
-        public static let releasing = AssignmentState(rawValue: "releasing")
-        /// Only in the answer to a release: the assignment no longer exists.
-        public static let released = AssignmentState(rawValue: "released")
-
-        public init(from decoder: any Decoder) throws {
-            rawValue = try decoder.singleValueContainer().decode(String.self)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(rawValue)
-        }
-
-        public var description: String { rawValue }
-    }
-
-    /// A VF given to a VM NIC, as the API shows it.
-    public struct Assignment: Hashable, Sendable, Codable {
-        public var vm: String
-        public var nic: String
-        public var vf: PCIAddress
-        public var pf: PCIAddress
-        public var vfIndex: Int
-        public var pool: String?
-        public var driver: AssignmentDriver
-        /// The settings asked for; nil fields were left as the VF had them.
-        public var config: VFConfig
-        public var state: AssignmentState
-        /// The driver the VF had before; it gets it back on release.
-        public var previousDriver: String?
-        /// The VF's network interface (driver "host").
-        public var netdev: String?
-        /// `/dev/vfio/<group>` (driver "vfio-pci").
-        public var vfioDevice: String?
-        public var iommuGroup: Int?
-        public var numaNode: Int?
-        public var createdAt: Date
-        public var updatedAt: Date
-
-        public init(
-            vm: String, nic: String, vf: PCIAddress, pf: PCIAddress, vfIndex: Int, pool: String? = nil,
-            driver: AssignmentDriver, config: VFConfig = VFConfig(), state: AssignmentState,
-            previousDriver: String? = nil, netdev: String? = nil, vfioDevice: String? = nil, iommuGroup: Int? = nil,
-            numaNode: Int? = nil, createdAt: Date, updatedAt: Date
-        ) {
-            self.vm = vm
-            self.nic = nic
-            self.vf = vf
-            self.pf = pf
-            self.vfIndex = vfIndex
-            self.pool = pool
-            self.driver = driver
-            self.config = config
-            self.state = state
-            self.previousDriver = previousDriver
-            self.netdev = netdev
-            self.vfioDevice = vfioDevice
-            self.iommuGroup = iommuGroup
-            self.numaNode = numaNode
-            self.createdAt = createdAt
-            self.updatedAt = updatedAt
-        }
-
-        /// What the VM is given next: `/dev/vfio/N` for vfio-pci, else the
-        /// VF's netdev. nil when the daemon found neither.
-        public var device: String? { driver == .vfio ? vfioDevice : netdev ?? vfioDevice }
-    }
+    // The API's assignment values, with the daemon's own naming rules.
+    public typealias NICKey = SRIOVCore.NICKey
+    public typealias AssignmentDriver = SRIOVCore.AssignmentDriver
+    public typealias AssignmentState = SRIOVCore.AssignmentState
+    public typealias Assignment = SRIOVCore.Assignment
 
     /// The answer to `POST /v1/assignments`: a new assignment (201), or the
     /// one the same request made before (200), unchanged.
@@ -238,7 +75,7 @@ extension SRIOVClient {
                     throw ValidationError(
                         field: "--pf", value: options.pf ?? "", reason: "cannot be given with --pool; give one of them")
                 case (let pool?, nil):
-                    source = .pool(try checkedPoolName(pool, field: "--pool"))
+                    source = .pool(try PoolName.checked(pool, field: "--pool"))
                 case (nil, let pf?):
                     source = .pf(try PCIAddress.parse(pf, field: "--pf"))
                 }

@@ -164,11 +164,11 @@ struct ListAssignments: AsyncParsableCommand {
         do throws(SRIOVCore.ValidationError) {
             return (
                 try vm.map { text throws(SRIOVCore.ValidationError) in
-                    try SRIOVClient.NICKey.checkedVM(text, field: "--vm")
+                    try NICKey.checkedName(text, field: "--vm")
                 },
                 try pf.map { text throws(SRIOVCore.ValidationError) in try PCIAddress.parse(text, field: "--pf") },
                 try pool.map { text throws(SRIOVCore.ValidationError) in
-                    try SRIOVClient.checkedPoolName(text, field: "--pool")
+                    try PoolName.checked(text, field: "--pool")
                 }
             )
         } catch {

@@ -379,8 +379,9 @@ public final class AssignmentService: Sendable {
                 } catch {
                     logger.error("assigned VF could not be verified", metadata: meta(a, op: "recover.verify", ["error": "\(error)"]))
                 }
-            case .released:
-                break
+            default:
+                // .released is never stored; a state of a newer version is left to it.
+                logger.warning("assignment in an unknown state left alone", metadata: meta(a, op: "recover", ["state": "\(a.state)"]))
             }
         }
     }

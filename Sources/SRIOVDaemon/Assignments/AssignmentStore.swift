@@ -181,9 +181,9 @@ private struct AssignmentRow: Codable, FetchableRecord, PersistableRecord {
         Assignment(
             vm: vm, nic: nic, vf: try PCIAddress.parse(vf, field: "assignment.vf"),
             pf: try PCIAddress.parse(pf, field: "assignment.pf"), vfIndex: vfIndex, pool: pool,
-            driver: AssignmentDriver(rawValue: driver) ?? .vfio,
+            driver: AssignmentDriver(rawValue: driver),
             config: try JSONDecoder().decode(VFConfig.self, from: Data(config.utf8)),
-            state: AssignmentState(rawValue: state) ?? .assigning, previousDriver: previousDriver,
+            state: AssignmentState(rawValue: state), previousDriver: previousDriver,
             createdAt: createdAt, updatedAt: updatedAt)
     }
 }

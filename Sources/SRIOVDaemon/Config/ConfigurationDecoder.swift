@@ -263,7 +263,7 @@ struct ConfigurationDecoder {
         t.rejectUnknownKeys(Self.poolKeys)
         var entry = PoolEntry(table: t)
         if let name = t.string("name") {
-            if Self.isPoolName(name.value) {
+            if PoolName.isValid(name.value) {
                 entry.name = name
             } else {
                 t.report(
@@ -286,14 +286,6 @@ struct ConfigurationDecoder {
             }
         }
         return entry
-    }
-
-    static func isPoolName(_ s: String) -> Bool {
-        guard let first = s.unicodeScalars.first, s.utf8.count <= 64 else { return false }
-        func ok(_ c: Unicode.Scalar) -> Bool {
-            c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c))
-        }
-        return ok(first) && s.unicodeScalars.allSatisfy { ok($0) || $0 == "_" || $0 == "." || $0 == "-" }
     }
 
     // MARK: [[vf]]
