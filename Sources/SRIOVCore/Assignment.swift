@@ -60,7 +60,8 @@ public enum PoolName {
     }
 }
 
-/// The driver an assigned VF is handed over with. Any name is kept when
+/// The driver an assigned VF is handed over with. Coded as its name (the
+/// standard library's RawRepresentable coding); any name is kept when
 /// decoded, so a client shows a newer daemon's drivers; `isKnown` says
 /// whether this version can hand a VF over with it.
 public struct AssignmentDriver: RawRepresentable, Hashable, Sendable, Codable, TextParsable, CustomStringConvertible {
@@ -82,15 +83,6 @@ public struct AssignmentDriver: RawRepresentable, Hashable, Sendable, Codable, T
         return driver
     }
 
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-
     public var description: String { rawValue }
 }
 
@@ -109,15 +101,6 @@ public struct AssignmentState: RawRepresentable, Hashable, Sendable, Codable, Cu
     public static let releasing = AssignmentState(rawValue: "releasing")
     /// Only in the answer to a release: the assignment no longer exists.
     public static let released = AssignmentState(rawValue: "released")
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 
     public var description: String { rawValue }
 }
