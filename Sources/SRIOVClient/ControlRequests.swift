@@ -30,6 +30,12 @@ extension SRIOVClient {
         try VFChangeReport(response: try await send(.restoreVF(address)))
     }
 
+    /// `POST /v1/vfs/{address}/scrub`: clears a free VF (no MAC or VLAN, spoof
+    /// check on, trust off, link disabled where the driver can). 409 when assigned.
+    public func scrubVF(_ address: PCIAddress) async throws(ClientError) -> VFChangeReport {
+        try VFChangeReport(response: try await send(.scrubVF(address)))
+    }
+
     /// `POST /v1/vfs/{address}/driver`: binds the VF; answers with the VF afterwards.
     public func bindVF(_ address: PCIAddress, to driver: VFDriver) async throws(ClientError) -> VirtualFunction {
         try await send(.bindVF(address, to: driver)).checked().decode(VirtualFunction.self)
@@ -41,6 +47,7 @@ extension SRIOVClient.Endpoint {
     public static func vf(_ address: PCIAddress) -> Self { Self(path: "/v1/vfs/\(address)") }
     public static func vfRestore(_ address: PCIAddress) -> Self { Self(path: "/v1/vfs/\(address)/restore") }
     public static func vfDriver(_ address: PCIAddress) -> Self { Self(path: "/v1/vfs/\(address)/driver") }
+    public static func vfScrub(_ address: PCIAddress) -> Self { Self(path: "/v1/vfs/\(address)/scrub") }
 }
 
 extension SRIOVClient.Request {
@@ -55,6 +62,11 @@ extension SRIOVClient.Request {
     /// Without a body: the daemon knows what it changed.
     public static func restoreVF(_ address: PCIAddress) -> Self {
         Self(method: .post, path: SRIOVClient.Endpoint.vfRestore(address).path)
+    }
+
+    /// Without a body, as restore.
+    public static func scrubVF(_ address: PCIAddress) -> Self {
+        Self(method: .post, path: SRIOVClient.Endpoint.vfScrub(address).path)
     }
 
     public static func bindVF(_ address: PCIAddress, to driver: SRIOVClient.VFDriver) throws(ClientError) -> Self {

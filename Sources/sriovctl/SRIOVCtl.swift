@@ -19,6 +19,7 @@ struct SRIOVCtl: AsyncParsableCommand {
                          [--link-state auto|enable|disable]
                          [--min-tx-rate MBPS] [--max-tx-rate MBPS] [--rss-query on|off]
               vf restore PCI       put back what sriovd changed on the VF
+              vf scrub PCI         clear a free VF: no MAC or VLAN, spoof check on, trust off
               vf driver PCI vfio-pci|host|none
 
             VFs for VMs, by VM and NIC name (1-128 letters, digits, '.', '_', ':', '-'):

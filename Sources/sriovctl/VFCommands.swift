@@ -6,7 +6,7 @@ import SRIOVCore
 struct VFCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vf", abstract: "Change one virtual function (VF): its settings or its driver.",
-        subcommands: [SetVF.self, RestoreVF.self, BindVF.self])
+        subcommands: [SetVF.self, RestoreVF.self, ScrubVF.self, BindVF.self])
 
     @OptionGroup var options: ClientOptions
 }
@@ -108,6 +108,31 @@ struct LiveVFSettingOptions: ParsableArguments {
         SRIOVClient.VFChange.Options(
             vlan: vlan, qos: qos, vlanProto: vlanProto, spoofCheck: spoofCheck, trust: trust, linkState: linkState,
             minTxRate: minTxRate, maxTxRate: maxTxRate, rssQuery: rssQuery)
+    }
+}
+
+struct ScrubVF: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scrub", abstract: "Clear a free VF of its last user's MAC, VLAN and privileges.",
+        discussion: """
+            Sets no MAC, no VLAN, spoof check on, trust and RSS query off, link disabled; a setting \
+            the driver does not have is reported as unsupported. Refused for a VF assigned to a VM NIC.
+            """)
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
+    var pci: String
+
+    func validate() throws {
+        _ = try parsedPCIAddress(pci, field: "pci")
+    }
+
+    func run() async throws {
+        let address = try parsedPCIAddress(pci, field: "pci")
+        try await options.reportingFailures { client throws(ClientError) in
+            try showReport(of: try await client.send(.scrubVF(address)), vf: address, json: options.json, noResults: "")
+        }
     }
 }
 

@@ -179,7 +179,7 @@ struct ProgrammingRigTests {
         }
     }
 
-    @Test("every state change is one native journal record with its fields and MESSAGE_ID")
+    @Test("every state change is one native journal record with its fields and MESSAGE_ID; release_action scrub clears the VF")
     func journalRecords() async throws {
         let out = try await Self.scenario.output()
         let records = try out.file("journal.jsonl").split(separator: "\n").map { line in
@@ -216,10 +216,29 @@ struct ProgrammingRigTests {
             forNIC.map { $0["MESSAGE_ID"] }
                 == [
                     MessageID.vfConfigured, .vfBound, .assignmentCreated, .vfConfigured, .assignmentChanged, .vfBound,
-                    .vfRestored, .assignmentReleased,
+                    .vfScrubbed, .assignmentReleased,
                 ].map(\.id), "\(forNIC.map { $0["MESSAGE"] ?? "" })")
         #expect(forNIC.allSatisfy { $0["SRIOVD_NIC"] == "net0" && $0["SRIOVD_VF"] == assignedVF && $0["SRIOVD_PF"] == pf })
         #expect(events(.assignmentCreated).first?["SRIOVD_OP"] == "assignment.create")
         #expect(events(.assignmentReleased).first?["SRIOVD_OP"] == "assignment.release")
+
+        // Scrubbed at release: the earlier user's MAC and trust are gone too.
+        let index = try #require(try out.body("j-assign")["vfIndex"] as? Int)
+        let released = try ipVF(out, "j-after-release", index: index)
+        #expect(released.mac == "00:00:00:00:00:00" && released.trust == false && released.vlan == 0)
+    }
+
+    @Test("scrub clears a VF on igb: zero MAC, no VLAN, spoof check on, trust off; link state and RSS query unsupported")
+    func scrub() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "scrub-set") == 200)
+        #expect(try status(out, "scrub") == 200)
+        let results = outcomes(try body(out, "scrub"))
+        for setting in ["mac", "vlan", "spoofCheck", "trust"] { #expect(results[setting] == "applied", "\(setting)") }
+        #expect(results["linkState"] == "unsupported" && results["rssQuery"] == "unsupported")
+        let vf = try ipVF(out, "after-scrub", index: 1)
+        #expect(vf.mac == "00:00:00:00:00:00")
+        #expect(vf.vlan == 0 && vf.qos == 0)
+        #expect(vf.spoofCheck == true && vf.trust == false)
     }
 }

@@ -17,14 +17,19 @@ struct AssignmentServiceTests {
         service = Self.makeService(host: host, store: store)
     }
 
-    static func makeService(host: ControllerFakeHost, store: StateStore, logger: Logger = Logger(label: "t")) -> AssignmentService {
+    static func makeService(
+        host: ControllerFakeHost, store: StateStore, logger: Logger = Logger(label: "t"),
+        releaseAction: SRIOVConfiguration.ReleaseAction = .restore
+    ) -> AssignmentService {
         let controller = VFController(
             host: host, store: store, logger: logger, verifyAttempts: 3, verifyInterval: .milliseconds(1))
-        let config = SRIOVConfiguration(pfs: [
+        var config = SRIOVConfiguration(pfs: [
             .init(match: .pciAddress(host.pf), pools: [.init(name: "physnet1")])
         ])
+        config.daemon.releaseAction = releaseAction
+        let configuration = config
         return AssignmentService(
-            controller: controller, store: store, inventory: try! FakeInventory.twoPFs(), configuration: { config },
+            controller: controller, store: store, inventory: try! FakeInventory.twoPFs(), configuration: { configuration },
             logger: logger)
     }
 
@@ -79,6 +84,44 @@ struct AssignmentServiceTests {
             vf: host.address(2), VFConfig(trust: true))
         let plain = try #require(logs.all.first { $0.metadata["MESSAGE_ID"] == MessageID.vfConfigured.id })
         #expect(plain.metadata["vm"] == nil && plain.metadata["nic"] == nil)
+    }
+
+    @Test("release_action scrub: a released VF is cleared, whatever it had before; restore puts its leftovers back")
+    func releaseScrubs() async throws {
+        // VFs with a previous user's leftovers, from before sriovd.
+        let leftover = try MACAddress.parse("52:54:00:00:00:99", field: "mac")
+        for i in 0..<3 {
+            host.state.withLock { $0.vfs[i]!.mac = leftover; $0.vfs[i]!.trust = true }
+        }
+        let b = assigned(try await service.assign(try request("vm10")))
+        _ = try await service.release(b.key)
+        let restored = host.state.withLock { $0.vfs[b.vfIndex]! }
+        #expect(restored.mac == leftover && restored.vlan == VLANID.none, "restore puts back what was there")
+
+        let scrubbing = Self.makeService(host: host, store: store, releaseAction: .scrub)
+        let a = assigned(try await scrubbing.assign(try request("vm9")))
+        _ = try await scrubbing.release(a.key)
+        let scrubbed = host.state.withLock { $0.vfs[a.vfIndex]! }
+        #expect(scrubbed.mac == .zero && scrubbed.vlan == VLANID.none && scrubbed.trust == false)
+        #expect(host.state.withLock { $0.drivers[a.vf] } == nil, "previous driver (none) back")
+        #expect(try store.original(of: a.vf) == nil)
+    }
+
+    @Test("an assigned VF cannot be scrubbed under its VM; once released it can")
+    func scrubRefusedWhileAssigned() async throws {
+        let a = assigned(try await service.assign(try request("vm8")))
+        let controller = VFController(
+            host: host, store: store, logger: Logger(label: "t"), verifyAttempts: 3, verifyInterval: .milliseconds(1))
+        do {
+            _ = try await controller.scrub(vf: a.vf)
+            Issue.record("scrubbed an assigned VF")
+        } catch {
+            guard case .conflict(let detail) = error else { Issue.record("\(error)"); return }
+            #expect(detail.contains("assigned"))
+        }
+        #expect(host.state.withLock { $0.vfs[a.vfIndex]!.vlan?.value } == 100, "untouched")
+        _ = try await service.release(a.key)
+        #expect(try await controller.scrub(vf: a.vf).failed == false)
     }
 
     @Test("a different request for an assigned NIC is a conflict")

@@ -227,6 +227,9 @@ import Testing
         expectErrors(
             "[daemon]\nsocket_mode = 0o660\n", [(2, "daemon.socket_mode", #"octal string such as "0660""#)])
         expectErrors(
+            "[daemon]\nrelease_action = \"wipe\"\n",
+            [(2, "daemon.release_action", #""wipe" is not a release action; use restore or scrub"#)])
+        expectErrors(
             "[[pf]]\npci = \"0000:01:00.0\"\n[[pf.pool]]\nname = \"a\"\nlabels = { rack = 7 }\n",
             [(5, "pf[0].pool[0].labels.rack", "expected a string, found integer 7")])
         expectErrors("pf = [1]\n", [(1, "pf[0]", "expected a table")])

@@ -187,6 +187,30 @@ struct ControlAPIFuzzFindings {
         }
     }
 
+    @Test("POST scrub clears a VF: zero MAC, no VLAN, spoof check on, trust off; unsupported link state reported")
+    func scrub() async throws {
+        let vf = host.address(1)
+        try await withApp { client in
+            try await client.execute(
+                uri: "/v1/vfs/\(vf)", method: .patch, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"mac":"52:54:00:00:00:31","vlan":31,"trust":true,"spoofCheck":false}"#)
+            ) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/v1/vfs/\(vf)/scrub", method: .post) { response in
+                #expect(response.status == .ok)
+                let body = try jsonObject(response.body)
+                let results = try #require(body["results"] as? [[String: Any]])
+                let outcomes = Dictionary(
+                    uniqueKeysWithValues: results.compactMap { r in (r["setting"] as? String).map { ($0, r["outcome"] as? String) } })
+                #expect(outcomes["mac"] == "applied" && outcomes["vlan"] == "applied")
+                #expect(outcomes["linkState"] == "unsupported")
+            }
+        }
+        let now = host.state.withLock { $0.vfs[1]! }
+        #expect(now.mac == .zero && now.vlan == VLANID.none && now.trust == false && now.spoofCheck == true)
+    }
+
     @Test("settings that all come back unsupported leave the VF free (no original recorded)")
     func unsupportedOnly() async throws {
         let vf = host.address(0)

@@ -47,6 +47,12 @@ struct ControlRoutes<Context: RequestContext> {
             return try await vfResponse(report, elapsed: nil)
         }
 
+        router.post("/v1/vfs/{pciAddress}/scrub") { _, context in
+            let vf = try pciParameter(context.parameters.get("pciAddress") ?? "", field: "pciAddress")
+            let report = try await APIError.mapping { try await controller.scrub(vf: vf) }
+            return try await vfResponse(report, elapsed: nil)
+        }
+
         router.post("/v1/vfs/{pciAddress}/driver") { request, context in
             let vf = try pciParameter(context.parameters.get("pciAddress") ?? "", field: "pciAddress")
             let change = try await RequestBody.decode(DriverChange.self, from: request, allowedKeys: DriverChange.keys, limit: maxBodyBytes)

@@ -320,9 +320,11 @@ public final class AssignmentService: Sendable {
         }
         try journal(a.key, "unbound")
         CrashPoint.hit("release.unbound")
-        let report = try await controller.restore(vf: a.vf)
+        // Restore (or scrub) is idempotent: after a crash it is simply done again.
+        let scrub = configuration().daemon.releaseAction == .scrub
+        let report = scrub ? try await controller.scrub(vf: a.vf, releasing: true) : try await controller.restore(vf: a.vf)
         if report.failed {
-            throw .hostFailure("restoring \(a.vf) after \(a.key): " + report.results.filter { $0.outcome == .failed }
+            throw .hostFailure("\(scrub ? "scrubbing" : "restoring") \(a.vf) after \(a.key): " + report.results.filter { $0.outcome == .failed }
                 .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
         }
         try journal(a.key, "restored")

@@ -35,7 +35,7 @@ struct ConfigurationDecoder {
 
     static let daemonKeys = [
         "socket", "socket_mode", "admin_group", "reader_group", "state_dir", "log_level", "log_target",
-        "max_request_bytes", "reconcile_interval_seconds", "numvfs_timeout_seconds",
+        "max_request_bytes", "reconcile_interval_seconds", "numvfs_timeout_seconds", "release_action",
     ]
     static let pfKeys = [
         "pci", "vendor_device", "device_index", "num_vfs", "drivers_autoprobe", "vf_driver", "vf_defaults", "pool",
@@ -126,6 +126,15 @@ struct ConfigurationDecoder {
         }
         if let s = t.integer("numvfs_timeout_seconds", in: 1...3600, meaning: "seconds") {
             d.numVFsTimeout = .seconds(s.value)
+        }
+        if let action = t.string("release_action") {
+            if let v = SRIOVConfiguration.ReleaseAction(rawValue: action.value) {
+                d.releaseAction = v
+            } else {
+                t.report(
+                    "release_action", at: action.position,
+                    "\(TOMLValue.quoted(action.value)) is not a release action; use restore or scrub")
+            }
         }
         return d
     }

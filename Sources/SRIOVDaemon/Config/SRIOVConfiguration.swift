@@ -49,12 +49,14 @@ extension SRIOVConfiguration {
         public var reconcileInterval: Duration
         /// Longest wait for VFs to appear after `sriov_numvfs` is written.
         public var numVFsTimeout: Duration
+        /// What a release does to the VF's settings.
+        public var releaseAction: ReleaseAction
 
         public init(
             socket: String = "/run/sriovd/sriovd.sock", socketMode: UInt32 = 0o660, adminGroup: String? = "sriovd",
             readerGroup: String? = nil, stateDirectory: String = "/var/lib/sriovd", logLevel: Logger.Level = .info,
             logTarget: LogTarget = .auto, maxRequestBytes: Int = 65536, reconcileInterval: Duration = .seconds(30),
-            numVFsTimeout: Duration = .seconds(120)
+            numVFsTimeout: Duration = .seconds(120), releaseAction: ReleaseAction = .restore
         ) {
             self.socket = socket
             self.socketMode = socketMode
@@ -66,7 +68,17 @@ extension SRIOVConfiguration {
             self.maxRequestBytes = maxRequestBytes
             self.reconcileInterval = reconcileInterval
             self.numVFsTimeout = numVFsTimeout
+            self.releaseAction = releaseAction
         }
+    }
+
+    /// What releasing an assignment does to its VF's settings.
+    public enum ReleaseAction: String, Hashable, Sendable, CaseIterable {
+        /// Put back exactly the settings the assignment changed, as the VF had them (libvirt's way).
+        case restore
+        /// Clear the VF: no MAC or VLAN, spoof check on, trust and RSS query
+        /// off, link disabled where supported, whatever it had before (OpenStack's way).
+        case scrub
     }
 
     /// Where log records go.

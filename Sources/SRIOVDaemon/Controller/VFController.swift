@@ -189,10 +189,17 @@ public final class VFController: Sendable {
 
     /// Clears a free VF of its last user's traces: no MAC, no VLAN, spoof
     /// check on, trust and RSS query off, link disabled where the driver
-    /// supports it.
-    public func scrub(vf address: PCIAddress) async throws(ControllerError) -> VFReport {
+    /// supports it. Refused (409) for a VF assigned to a VM NIC: its VM
+    /// would lose its MAC and VLAN under it. The recorded original is
+    /// forgotten: the scrubbed state is the VF's state from now on.
+    /// `releasing`: the caller is releasing the VF's assignment, so its
+    /// assignment row is expected.
+    public func scrub(vf address: PCIAddress, releasing: Bool = false) async throws(ControllerError) -> VFReport {
         let location = try await locate(address)
         return try await serialize(vf: address) { () throws(ControllerError) in
+            if !releasing, (try? self.store.isAssigned(address)) ?? true {
+                throw .conflict("\(address) is assigned to a VM NIC (or its assignment cannot be read); release it first")
+            }
             let (written, _) = try await self.writeAndVerify(Self.scrubbed, to: location)
             if !written.values.contains(where: { $0.outcome == .failed }) {
                 try self.forgetOriginal(address)

@@ -68,6 +68,11 @@ api bind-none POST "/v1/vfs/$vf1/driver" '{"driver":"none"}'
 echo "driver=$(basename "$(readlink "/sys/bus/pci/devices/$vf1/driver" 2>/dev/null || echo none)")" >"$RIG_OUT/bind-none.txt"
 api bind-bad POST "/v1/vfs/$vf1/driver" '{"driver":"e1000"}'
 
+# Scrub: a VF left with a user's MAC, VLAN and privileges is cleared.
+api scrub-set PATCH "/v1/vfs/$vf1" '{"mac":"52:54:00:5c:00:01","vlan":55,"trust":true,"spoofCheck":false}'
+api scrub POST "/v1/vfs/$vf1/scrub"
+ipvf after-scrub "$pf"
+
 # The MAC is programmed before igbvf binds, so it is in effect at once.
 dmesg -c >/dev/null 2>&1 || true
 api mac-before-bind PATCH "/v1/vfs/$vf2" '{"mac":"52:54:00:ab:cd:02"}'
@@ -97,7 +102,7 @@ dmesg >"$RIG_OUT/dmesg-end.txt" 2>&1 || true
 # Journal records of state changes on the real driver: sriovd logs to
 # journald's native socket, where a listener stands in for journald (the VM
 # runs none), through a VF count change, settings, driver binds, a restore
-# and an assignment's lifecycle.
+# and an assignment's lifecycle, released with release_action = "scrub".
 journal=/run/systemd/journal/socket
 [ -e "$journal" ] && rig_die "a journald socket already exists in the VM"
 mkdir -p /run/systemd/journal
@@ -105,7 +110,9 @@ mkdir -p /run/systemd/journal
   "$RIG_OUT/journal.ready" "$RIG_OUT/journal.jsonl" &
 listener=$!
 rig_wait_for "[ -e '$RIG_OUT/journal.ready' ]" 10 || rig_die "the journal listener did not start"
-start_sriovd --log-target journal
+mkdir -p /etc/sriovd-test
+printf '[daemon]\nrelease_action = "scrub"\n' >/etc/sriovd-test/scrub.toml
+start_sriovd --log-target journal --config /etc/sriovd-test/scrub.toml
 api j-numvfs PUT "/v1/pfs/$pf" '{"numVFs": 3, "driversAutoprobe": false, "force": true}'
 jvf=$(rig_vf_pci "$pf" 0)
 echo "$jvf" >"$RIG_OUT/journal-vf.txt"
@@ -113,10 +120,13 @@ api j-settings PATCH "/v1/vfs/$jvf" '{"vlan": 300, "trust": true}'
 api j-bind POST "/v1/vfs/$jvf/driver" '{"driver":"vfio-pci"}'
 api j-unbind POST "/v1/vfs/$jvf/driver" '{"driver":"none"}'
 api j-restore POST "/v1/vfs/$jvf/restore"
+# Leftovers of an earlier user on every VF, behind sriovd's back: scrub clears them at release.
+for i in 0 1 2; do ip link set dev "$(rig_pf_netdev "$pf")" vf "$i" mac "52:54:00:1e:f0:0$i" trust on; done
 api j-assign POST /v1/assignments \
   "{\"vm\":\"vm-j\",\"nic\":\"net0\",\"pf\":\"$pf\",\"mac\":\"52:54:00:0a:0b:0c\",\"vlan\":12,\"driver\":\"vfio-pci\"}"
 api j-change PATCH /v1/assignments/vm-j/net0 '{"vlan": 13}'
 api j-release DELETE /v1/assignments/vm-j/net0
+ipvf j-after-release "$pf"
 kill -TERM "$SRIOVD_PID"; wait "$SRIOVD_PID" || true
 /usr/bin/python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"SRIOVD_CAPTURE_END=1\n", sys.argv[1])' "$journal"
 wait "$listener" || true
