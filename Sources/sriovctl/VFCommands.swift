@@ -111,6 +111,16 @@ struct LiveVFSettingOptions: ParsableArguments {
     }
 }
 
+/// The VF a command acts on, by PCI address; checked before anything is sent.
+struct VFAddressArgument: ParsableArguments {
+    @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
+    var pci: String
+
+    func validate() throws { _ = try address() }
+
+    func address() throws -> PCIAddress { try parsedPCIAddress(pci, field: "pci") }
+}
+
 struct ScrubVF: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scrub", abstract: "Clear a free VF of its last user's MAC, VLAN and privileges.",
@@ -121,15 +131,10 @@ struct ScrubVF: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
 
-    @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
-    var pci: String
-
-    func validate() throws {
-        _ = try parsedPCIAddress(pci, field: "pci")
-    }
+    @OptionGroup var vf: VFAddressArgument
 
     func run() async throws {
-        let address = try parsedPCIAddress(pci, field: "pci")
+        let address = try vf.address()
         try await options.reportingFailures { client throws(ClientError) in
             try showReport(of: try await client.send(.scrubVF(address)), vf: address, json: options.json, noResults: "")
         }
@@ -146,15 +151,10 @@ struct RestoreVF: AsyncParsableCommand {
 
     @OptionGroup var options: ClientOptions
 
-    @Argument(help: ArgumentHelp("The VF's PCI address, e.g. 0000:01:10.0.", valueName: "pci"))
-    var pci: String
-
-    func validate() throws {
-        _ = try parsedPCIAddress(pci, field: "pci")
-    }
+    @OptionGroup var vf: VFAddressArgument
 
     func run() async throws {
-        let address = try parsedPCIAddress(pci, field: "pci")
+        let address = try vf.address()
         try await options.reportingFailures { client throws(ClientError) in
             let response = try await client.send(.restoreVF(address))
             try showReport(
