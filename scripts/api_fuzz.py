@@ -287,6 +287,8 @@ def contract_probes(sock: str) -> tuple[list[str], list[str], int]:
         ("PATCH", f"/v1/vfs/{PF}", '{"vlan": 1}', None, 404, None),
         ("POST", "/v1/vfs/zz/restore", None, None, 400, "pciAddress"),
         ("POST", "/v1/vfs/0000:09:10.0/restore", None, None, 404, None),
+        ("POST", "/v1/vfs/zz/scrub", None, None, 400, "pciAddress"),
+        ("POST", "/v1/vfs/0000:09:10.0/scrub", None, None, 404, None),
         ("POST", f"/v1/vfs/{VF0}/driver", '{"driver": "igb"}', None, 400, "driver"),
         ("POST", f"/v1/vfs/{VF0}/driver", "{}", None, 400, "driver"),
         ("POST", "/v1/vfs/0000:09:10.0/driver", '{"driver": "none"}', None, 404, None),
@@ -546,6 +548,9 @@ def scenarios(sock: str, document: Document) -> tuple[list[str], list[str], int]
                                                 "minTxRate": 0, "maxTxRate": 0}, {200})
     step("POST", f"{vf}/restore", "/v1/vfs/{pciAddress}/restore", None, {200})
     step("POST", f"{vf}/restore", "/v1/vfs/{pciAddress}/restore", None, {200}, "(nothing left to restore)")
+    step("PATCH", vf, "/v1/vfs/{pciAddress}", {"mac": "52:54:00:aa:bb:03", "vlan": 6}, {200})
+    step("POST", f"{vf}/scrub", "/v1/vfs/{pciAddress}/scrub", None, {200})
+    step("POST", f"{vf}/restore", "/v1/vfs/{pciAddress}/restore", None, {200}, "(scrubbed: nothing left to restore)")
     for driver in ("vfio-pci", "vfio-pci", "host", "none", "host"):
         step("POST", f"{vf}/driver", "/v1/vfs/{pciAddress}/driver", {"driver": driver}, {200})
     step("PUT", f"/v1/pfs/{PF}", "/v1/pfs/{pciAddress}", {"driversAutoprobe": False}, {200})
@@ -559,6 +564,9 @@ def scenarios(sock: str, document: Document) -> tuple[list[str], list[str], int]
     step("PUT", f"/v1/pfs/{PF}", "/v1/pfs/{pciAddress}", {"numVFs": 4}, {200}, "(unchanged)")
     step("POST", a, a, {"vm": "vm-s2", "nic": "net0", "pf": PF, "driver": "vfio-pci"}, {201})
     step("PUT", f"/v1/pfs/{PF}", "/v1/pfs/{pciAddress}", {"numVFs": 2}, {409}, "(an assigned VF would go)")
+    status, body = step("GET", f"{a}/vm-s2/net0", one, None, {200})
+    if status == 200 and isinstance(body, dict) and body.get("vf"):
+        step("POST", f"/v1/vfs/{body['vf']}/scrub", "/v1/vfs/{pciAddress}/scrub", None, {409}, "(assigned)")
     step("PUT", f"/v1/pfs/{PF}", "/v1/pfs/{pciAddress}", {"numVFs": 0, "force": True}, {200})
     step("GET", f"{a}/vm-s2/net0", one, None, {200}, "(its VF is gone)")
     step("DELETE", f"{a}/vm-s2/net0", one, None, {200, 409}, "(its VF is gone)")

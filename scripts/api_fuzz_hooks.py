@@ -126,7 +126,11 @@ _before: dict | None = None
 
 # Writes that read no body: a negative case that only garbles their
 # Content-Type is a valid request (and may change things).
-BODYLESS_WRITES = {("POST", "/v1/vfs/{pciAddress}/restore"), ("DELETE", "/v1/assignments/{vm}/{nic}")}
+BODYLESS_WRITES = {
+    ("POST", "/v1/vfs/{pciAddress}/restore"),
+    ("POST", "/v1/vfs/{pciAddress}/scrub"),
+    ("DELETE", "/v1/assignments/{vm}/{nic}"),
+}
 
 
 @schemathesis.hook
