@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# sriovd under a real systemd: the shipped units (systemd/sriovd.service and
+# sriovd.socket, only the binary path changed), with their sandbox, on the real
+# igb driver. The VM has no systemd running, so one is started as PID 1 of a
+# new PID and mount namespace (as a container manager would), on the VM's own
+# root, /sys and network: it starts sriovd-rig.target, whose check unit drives
+# sriovd through the socket and ends the manager. Results go to $RIG_OUT.
+set -euo pipefail
+. "$RIG_REPO/Tests/RigTests/Scenarios/common.sh"
+
+pf=${PFS[0]}
+ip link set dev "$(rig_pf_netdev "$pf")" up
+units=/run/sriovd-rig-units
+mkdir -p "$units" /etc/sriovd /var/lib
+systemd-sysusers "$RIG_REPO/systemd/sriovd.sysusers"
+systemd-tmpfiles --create "$RIG_REPO/systemd/sriovd.tmpfiles"
+cat >/etc/sriovd/sriovd.toml <<TOML
+[daemon]
+reader_group = "sriovd-ro"
+reconcile_interval_seconds = 0
+log_level = "info"
+TOML
+chmod 0644 /etc/sriovd/sriovd.toml
+
+# The shipped units, pointed at the binary under test.
+sed "s#/usr/local/bin/sriovd #$BIN/sriovd #" "$RIG_REPO/systemd/sriovd.service" >"$units/sriovd.service"
+sed "s#/usr/local/bin/sriovd #$BIN/sriovd #" "$RIG_REPO/systemd/sriovd.socket" >"$units/sriovd.socket"
+# This machine's own tmpfiles.d setup walks the whole shared file system under
+# TCG (200 s); sriovd's own tmpfiles.d entry was applied above.
+ln -sf /dev/null "$units/systemd-tmpfiles-setup.service"
+cat >"$units/sriovd-rig.target" <<'UNIT'
+[Unit]
+Description=sriovd under systemd (rig)
+Wants=sriovd.socket sriovd-rig-check.service
+UNIT
+cat >"$units/sriovd-rig-check.service" <<UNIT
+[Unit]
+Description=sriovd rig checks
+After=sriovd.socket
+[Service]
+Type=oneshot
+Environment=RIG_REPO=$RIG_REPO RIG_OUT=$RIG_OUT RIG_PFS=$RIG_PFS SRIOVD_BIN_DIR=$BIN
+ExecStart=/bin/bash $RIG_REPO/Tests/RigTests/Scenarios/systemd-checks.sh
+StandardOutput=append:$RIG_OUT/checks.log
+StandardError=append:$RIG_OUT/checks.log
+UNIT
+
+# cgroup v2 for the manager.
+mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup
+rig_log "starting systemd as PID 1 of a new PID namespace"
+unshare --pid --fork --mount --mount-proc --propagation private \
+  env SYSTEMD_UNIT_PATH="$units:" container=sriovd-rig \
+  /lib/systemd/systemd --system --unit=sriovd-rig.target --log-target=kmsg --show-status=no \
+  >"$RIG_OUT/systemd.log" 2>&1 &
+namespace=$!
+# The check unit writes done=yes last; then the whole namespace goes (its
+# PID 1 killed from outside, which kills everything in it).
+for _ in $(seq 600); do
+  grep -q '^done=' "$RIG_OUT/systemd-results.txt" 2>/dev/null && break
+  kill -0 "$namespace" 2>/dev/null || break
+  sleep 1
+done
+echo "manager_alive=$(kill -0 "$namespace" 2>/dev/null && echo yes || echo no)" >>"$RIG_OUT/systemd-results.txt"
+pkill -KILL -P "$namespace" 2>/dev/null || true
+wait "$namespace" 2>/dev/null || true
+rig_log "systemd ended"
