@@ -24,6 +24,13 @@ r socket_acl "$(/usr/bin/python3 -c 'import os,sys; print(len(os.getxattr(sys.ar
 
 api health GET /v1/health
 r service_after "$(systemctl is-active sriovd.service)"
+if ! grep -q '^health=200$' "$out"; then
+  # Not started: say why, and do not wait out every request's timeout.
+  systemctl status sriovd.service --no-pager -l >"$RIG_OUT/sriovd-status.txt" 2>&1
+  journalctl -u sriovd.service --no-pager >"$RIG_OUT/sriovd-journal.txt" 2>&1
+  r done no
+  exit 1
+fi
 r type "$(show Type)"
 r substate "$(show SubState)"
 r status_text "$(show StatusText)"

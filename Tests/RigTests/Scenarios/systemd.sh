@@ -22,9 +22,15 @@ log_level = "info"
 TOML
 chmod 0644 /etc/sriovd/sriovd.toml
 
-# The shipped units, pointed at the binary under test.
-sed "s#/usr/local/bin/sriovd #$BIN/sriovd #" "$RIG_REPO/systemd/sriovd.service" >"$units/sriovd.service"
-sed "s#/usr/local/bin/sriovd #$BIN/sriovd #" "$RIG_REPO/systemd/sriovd.socket" >"$units/sriovd.socket"
+# The shipped units, pointed at the binary under test. The checkout may be
+# anywhere (under /tmp, /home, /root), which the service's sandbox hides
+# (PrivateTmp=, ProtectHome=): the build folder is bind-mounted under /run.
+sbin=/run/sriovd-rig-bin
+mkdir -p "$sbin"
+mount --bind "$BIN" "$sbin"
+sed "s#/usr/local/bin/sriovd #$sbin/sriovd #" "$RIG_REPO/systemd/sriovd.service" >"$units/sriovd.service"
+sed "s#/usr/local/bin/sriovd #$sbin/sriovd #" "$RIG_REPO/systemd/sriovd.socket" >"$units/sriovd.socket"
+grep -q "$sbin/sriovd " "$units/sriovd.service" "$units/sriovd.socket" || rig_die "the units' ExecStart= lines moved"
 # This machine's own tmpfiles.d setup walks the whole shared file system under
 # TCG (200 s); sriovd's own tmpfiles.d entry was applied above.
 ln -sf /dev/null "$units/systemd-tmpfiles-setup.service"
