@@ -9,9 +9,13 @@ log() { printf '[install-deps] %s\n' "$*" >&2; }
 
 export DEBIAN_FRONTEND=noninteractive
 
+# systemd and util-linux: the VM tests run the shipped units under this
+# machine's own systemd (PID 1 of a namespace in the guest: unshare,
+# systemd-sysusers, journalctl), and the socket tests use setpriv.
 need_apt=0
 for pkg in libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
-           libsqlite3-dev iproute2 pciutils kmod busybox-static socat python3-pip curl jq python3; do
+           libsqlite3-dev iproute2 pciutils kmod busybox-static socat python3-pip curl jq python3 \
+           systemd udev util-linux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 
@@ -33,7 +37,7 @@ if [ "$need_apt" = 1 ]; then
   apt-get install -y -qq --no-install-recommends \
     libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
     libsqlite3-dev iproute2 pciutils kmod busybox-static socat python3-pip curl jq python3 \
-    systemd udev >/dev/null
+    systemd udev util-linux >/dev/null
   log "installing qemu-system-x86 from bookworm-backports"
   apt-get install -y -qq --no-install-recommends -t bookworm-backports \
     qemu-system-x86 qemu-utils >/dev/null
