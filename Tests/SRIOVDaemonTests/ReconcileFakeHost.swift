@@ -141,20 +141,7 @@ final class ReconcileFakeHost: VFHost, InventorySource, Sendable {
                     out[group] = .failed("Invalid argument")
                     continue
                 }
-                switch group {
-                case .mac: v.mac = config.mac
-                case .vlan:
-                    v.vlan = config.vlan ?? VLANID.none
-                    v.qos = config.qos ?? .zero
-                    v.vlanProto = config.vlanProto ?? .dot1Q
-                case .spoofCheck: v.spoofCheck = config.spoofCheck
-                case .trust: v.trust = config.trust
-                case .rssQuery: v.rssQuery = config.rssQuery
-                case .linkState: v.linkState = config.linkState
-                case .txRate:
-                    if let m = config.minTxRate { v.minTxRate = m }
-                    if let m = config.maxTxRate { v.maxTxRate = m }
-                }
+                v.apply(group, of: config)
                 out[group] = .applied
             }
             s.pfs[vf.pf]?.vfs[vf.index]?.settings = v
@@ -285,4 +272,25 @@ func withReconcileStateStore<T>(_ body: (StateStore) async throws -> T) async th
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sriovd-reconcile-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: directory) }
     return try await body(try StateStore(directory: directory))
+}
+
+extension VFSettings {
+    /// What a driver that takes it does with one setting group of `config`
+    /// (the kernel's defaults for the parts of the VLAN tag not given).
+    mutating func apply(_ group: VFSettingGroup, of config: VFConfig) {
+        switch group {
+        case .mac: mac = config.mac
+        case .vlan:
+            vlan = config.vlan ?? VLANID.none
+            qos = config.qos ?? .zero
+            vlanProto = config.vlanProto ?? .dot1Q
+        case .spoofCheck: spoofCheck = config.spoofCheck
+        case .trust: trust = config.trust
+        case .rssQuery: rssQuery = config.rssQuery
+        case .linkState: linkState = config.linkState
+        case .txRate:
+            if let m = config.minTxRate { minTxRate = m }
+            if let m = config.maxTxRate { maxTxRate = m }
+        }
+    }
 }

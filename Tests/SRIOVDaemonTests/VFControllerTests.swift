@@ -66,23 +66,11 @@ final class ControllerFakeHost: VFHost, Sendable {
             for group in VFSettingGroup.groups(in: config) {
                 if s.unsupported.contains(group) { out[group] = .unsupported("Operation not supported"); continue }
                 if s.failing.contains(group) { out[group] = .failed("Invalid argument"); continue }
-                var v = s.vfs[vf.index]!
-                switch group {
-                case .mac:
-                    if s.macLag > 0 { s.pendingMAC = (config.mac!, s.macLag) } else { v.mac = config.mac }
-                case .vlan:
-                    v.vlan = config.vlan ?? VLANID.none
-                    v.qos = config.qos ?? .zero
-                    v.vlanProto = config.vlanProto ?? .dot1Q
-                case .spoofCheck: v.spoofCheck = config.spoofCheck
-                case .trust: v.trust = config.trust
-                case .rssQuery: v.rssQuery = config.rssQuery
-                case .linkState: v.linkState = config.linkState
-                case .txRate:
-                    if let m = config.minTxRate { v.minTxRate = m }
-                    if let m = config.maxTxRate { v.maxTxRate = m }
+                if group == .mac, s.macLag > 0 {
+                    s.pendingMAC = (config.mac!, s.macLag)
+                } else {
+                    s.vfs[vf.index]!.apply(group, of: config)
                 }
-                s.vfs[vf.index] = v
                 out[group] = .applied
             }
             return out

@@ -103,7 +103,7 @@ public final class VFController: Sendable {
                         throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")
                     }
                     let report = try await self.applyLocked(config, location, mode: mode, clock: clock)
-                    self.log(mode == .request ? "vf.configure" : "vf.declare", location, report)
+                    self.log(mode == .request ? "vf.configure" : "vf.declare", .vfConfigured, location, report)
                     return report
                 }
             }
@@ -182,7 +182,7 @@ public final class VFController: Sendable {
                 return VFReport(location: location, results: [], settings: settings)
             }
             let report = try await self.restoreLocked(location, original)
-            self.log("vf.restore", location, report)
+            self.log("vf.restore", .vfRestored, location, report)
             return report
         }
     }
@@ -207,7 +207,7 @@ public final class VFController: Sendable {
             let report = VFReport(
                 location: location, results: written.values.sorted { $0.setting < $1.setting },
                 settings: try await self.readSettings(location))
-            self.log("vf.scrub", location, report)
+            self.log("vf.scrub", .vfScrubbed, location, report)
             return report
         }
     }
@@ -488,7 +488,7 @@ public final class VFController: Sendable {
 
     /// One record per change: what was asked (`op`), each setting's outcome,
     /// and, when it succeeded, the event's MESSAGE_ID.
-    private func log(_ op: String, _ location: VFLocation, _ report: VFReport) {
+    private func log(_ op: String, _ event: MessageID, _ location: VFLocation, _ report: VFReport) {
         let summary = report.results.map { "\($0.setting.rawValue)=\($0.outcome.rawValue)" }.joined(separator: ",")
         var fields: Logger.Metadata = [
             "op": "\(op)", "pf": "\(location.pf)", "vf": "\(location.vf)", "vfIndex": "\(location.index)",
@@ -499,12 +499,6 @@ public final class VFController: Sendable {
             logger.error("VF change failed", metadata: fields)
             return
         }
-        let event: MessageID =
-            switch op {
-            case "vf.restore": .vfRestored
-            case "vf.scrub": .vfScrubbed
-            default: .vfConfigured
-            }
         logger.info("VF changed", metadata: .event(event, fields))
     }
 }

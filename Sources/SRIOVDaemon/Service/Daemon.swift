@@ -92,8 +92,7 @@ public struct Daemon: Sendable {
         let inventory = RecordingInventory(
             HostInventory(sysfs: sysfs, names: PCINames(), logger: logger), store: store, logger: logger)
         // What changed while sriovd was down is recorded (and logged) first.
-        await inventory.recordAll()
-        let pfCount = (try? await inventory.physicalFunctions().count) ?? 0
+        let pfCount = await inventory.recordAll()
         let controller = VFController(
             host: try KernelVFHost(sysfs: sysfs), store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
 

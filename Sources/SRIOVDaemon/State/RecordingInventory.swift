@@ -49,13 +49,17 @@ public final class RecordingInventory: InventorySource {
     }
 
     /// Reads every PF and every VF once and records them: at start, so what
-    /// changed while sriovd was down is logged before it serves.
-    public func recordAll() async {
+    /// changed while sriovd was down is logged before it serves. Returns the
+    /// number of PFs (0 when the inventory cannot be read).
+    @discardableResult
+    public func recordAll() async -> Int {
         do {
-            _ = try await physicalFunctions()
+            let pfs = try await physicalFunctions()
             _ = try await virtualFunctions(pf: nil)
+            return pfs.count
         } catch {
             logger.warning("cannot read the inventory to record it", metadata: ["error": "\(error)"])
+            return 0
         }
     }
 

@@ -32,21 +32,6 @@ extension StateStore {
             var netdev: String?
             var totalVFs: Int
             var numVFs: Int
-
-            init(vendorID: UInt16, deviceID: UInt16, driver: String?, netdev: String?, totalVFs: Int, numVFs: Int) {
-                self.vendorID = vendorID
-                self.deviceID = deviceID
-                self.driver = driver
-                self.netdev = netdev
-                self.totalVFs = totalVFs
-                self.numVFs = numVFs
-            }
-
-            init(_ pf: PhysicalFunction) {
-                self.init(
-                    vendorID: pf.vendorID, deviceID: pf.deviceID, driver: pf.driver, netdev: pf.netdev,
-                    totalVFs: pf.totalVFs, numVFs: pf.numVFs)
-            }
         }
     }
 
@@ -70,18 +55,6 @@ extension StateStore {
             var driver: String?
             var netdev: String?
             var mac: MACAddress?
-
-            init(pf: PCIAddress, vfIndex: Int, driver: String?, netdev: String?, mac: MACAddress?) {
-                self.pf = pf
-                self.vfIndex = vfIndex
-                self.driver = driver
-                self.netdev = netdev
-                self.mac = mac
-            }
-
-            init(_ vf: VirtualFunction) {
-                self.init(pf: vf.pf, vfIndex: vf.index, driver: vf.driver, netdev: vf.netdev, mac: vf.settings.mac)
-            }
         }
     }
 
@@ -298,5 +271,19 @@ private struct SeenVFRow: Codable, SeenRow {
             vfIndex: vfIndex, driver: driver, netdev: netdev,
             mac: mac.flatMap { try? MACAddress.parse($0, field: "seenVF.mac") }, firstSeen: firstSeen,
             changedAt: changedAt, goneSince: goneSince)
+    }
+}
+
+extension StateStore.SeenPF.Observed {
+    init(_ pf: PhysicalFunction) {
+        self.init(
+            vendorID: pf.vendorID, deviceID: pf.deviceID, driver: pf.driver, netdev: pf.netdev,
+            totalVFs: pf.totalVFs, numVFs: pf.numVFs)
+    }
+}
+
+extension StateStore.SeenVF.Observed {
+    init(_ vf: VirtualFunction) {
+        self.init(pf: vf.pf, vfIndex: vf.index, driver: vf.driver, netdev: vf.netdev, mac: vf.settings.mac)
     }
 }
