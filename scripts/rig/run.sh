@@ -115,6 +115,14 @@ vng_args=(-r "$kernel" --disable-kvm --disable-microvm --memory "$memory" --cpus
 
 log "kernel $kernel, $pfs igb PF(s)$([ "$wire" = 1 ] && echo ', wired together'), $cpus cpus, $memory, timeout ${timeout}s"
 log "scenario $scenario${*:+ $*} -> $out"
+# One VM at a time on this machine, whichever checkout or process asks: two
+# TCG guests on two cores slow each other past the scenarios' time bounds.
+# RIG_LOCK names the lock file (default /tmp/sriovd-rig.lock).
+exec 9>"${RIG_LOCK:-/tmp/sriovd-rig.lock}"
+if ! flock -n 9; then
+  log "waiting for another rig VM on this machine to finish"
+  flock 9
+fi
 start=$(date +%s)
 vrc=0
 # timeout kills vng and its qemu child (same process group). vng's temporary
