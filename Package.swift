@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
     targets: [
         // C libraries, through pkg-config. Only SRIOVHost imports these.
@@ -55,6 +56,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
+        // Hypervisor adapters for failover: QEMU's monitor (QMP), a hook command.
+        .target(
+            name: "SRIOVHypervisor",
+            dependencies: [
+                "SRIOVCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]),
         // A small HTTP/1.1-over-Unix-socket client: sriovctl and the tests.
         .target(name: "SRIOVClient", dependencies: ["SRIOVCore"]),
         .executableTarget(
@@ -81,6 +91,9 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // QMP against a real QEMU process with a Linux guest (needs
+        // qemu-system-x86_64, a kernel in /boot and busybox-static).
+        .testTarget(name: "SRIOVHypervisorTests", dependencies: ["SRIOVHypervisor", "SRIOVCore"]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.
         .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon"], exclude: ["Scenarios"]),

@@ -1,0 +1,232 @@
+import Foundation
+import Testing
+
+/// A real QEMU process on this machine (q35, TCG) booting the Debian kernel
+/// from /boot with a busybox initramfs built here: a Linux guest whose own
+/// PCI hotplug driver answers `device_add`/`device_del`, reached through
+/// its QMP socket. It boots in about ten seconds.
+///
+/// Needs root, qemu-system-x86_64, a kernel in /boot and busybox-static
+/// (scripts/install-deps.sh). Without them the tests are skipped and say
+/// why, unless SRIOVD_REQUIRE_RIG=1 (as in CI): then they fail.
+final class QEMUGuestProcess: @unchecked Sendable {
+    let folder: URL
+    let qmpSocket: String
+    private let process: Process
+    private let console: URL
+
+    static var isRequired: Bool { ProcessInfo.processInfo.environment["SRIOVD_REQUIRE_RIG"] == "1" }
+
+    static var unavailableReason: String? {
+        let fm = FileManager.default
+        if qemu == nil { return "qemu-system-x86_64 is not installed (scripts/install-deps.sh)" }
+        if kernel == nil { return "no /boot/vmlinuz-* kernel image (scripts/install-deps.sh)" }
+        if !fm.isExecutableFile(atPath: "/bin/busybox") { return "busybox-static is not installed (scripts/install-deps.sh)" }
+        if !fm.isExecutableFile(atPath: "/usr/bin/cpio") { return "cpio is not installed" }
+        return nil
+    }
+
+    static var shouldRun: Bool { unavailableReason == nil || isRequired }
+
+    static var qemu: String? {
+        ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+
+    static var kernel: String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
+        return names.filter { $0.hasPrefix("vmlinuz-") }.sorted().last.map { "/boot/" + $0 }
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Boots the guest and waits until its init says it is up.
+    init(extraDevices: [String] = []) throws {
+        if let reason = Self.unavailableReason { throw Failure(description: "QEMU guest unavailable: \(reason)") }
+        folder = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("sriovd-qemu-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        qmpSocket = folder.appendingPathComponent("qmp.sock").path
+        console = folder.appendingPathComponent("console.log")
+        let initrd = try Self.buildInitramfs(in: folder)
+
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.qemu!)
+        process.arguments = [
+            "-machine", "q35", "-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults", "-display", "none",
+            "-no-reboot", "-kernel", Self.kernel!, "-initrd", initrd,
+            "-append", "console=ttyS0 panic=-1 quiet loglevel=4",
+            "-serial", "file:\(console.path)",
+            "-qmp", "unix:\(qmpSocket),server=on,wait=off",
+            // Free root ports to plug into, and hub ports (on a hub with no
+            // host connection: nothing leaves QEMU) for the NICs.
+            "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
+            "-device", "pcie-root-port,id=rp2,chassis=2,slot=2",
+            "-device", "pcie-root-port,id=rp3,chassis=3,slot=3",
+            "-netdev", "hubport,id=sb0,hubid=0",
+            "-device", "virtio-net-pci,id=standby,netdev=sb0,mac=52:54:00:5a:01:01",
+            "-netdev", "hubport,id=plug1,hubid=0",
+            "-netdev", "hubport,id=plug2,hubid=0",
+        ] + extraDevices
+        let log = folder.appendingPathComponent("qemu.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try waitForConsole("SRIOVD-GUEST-READY", timeout: 180)
+    }
+
+    deinit { stop() }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    var consoleText: String { (try? String(contentsOf: console, encoding: .utf8)) ?? "" }
+
+    /// The console's lines (the serial port ends them with CR LF).
+    var consoleLines: [Substring] { consoleText.split(whereSeparator: \.isNewline) }
+
+    /// The carrier the guest's kernel last reported for the NIC with `mac`
+    /// (`LINKS NET mac carrier ...` lines): true up, false down, nil unknown.
+    func guestCarrier(mac: String) -> Bool? {
+        guard let line = consoleLines.last(where: { $0.hasPrefix("LINKS") }) else { return nil }
+        let words = line.split(separator: " ")
+        guard let at = words.firstIndex(where: { $0 == mac }), at + 1 < words.count else { return nil }
+        switch words[at + 1] {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }
+
+    /// Waits until the guest reports carrier `up` for the NIC with `mac`.
+    func waitForGuestCarrier(mac: String, up: Bool, timeout: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if guestCarrier(mac: mac) == up { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw Failure(description: "the guest does not report carrier \(up ? "up" : "down") for \(mac) after \(Int(timeout)) s (last: \(consoleLines.last(where: { $0.hasPrefix("LINKS") }) ?? "none"))")
+    }
+
+    /// Waits until the guest's console shows `marker` (a line its init writes).
+    func waitForConsole(_ marker: String, timeout: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if consoleText.contains(marker) { return }
+            if !process.isRunning {
+                throw Failure(description: "QEMU exited (\(process.terminationStatus)); console:\n\(consoleText.suffix(3000))\nqemu:\n\((try? String(contentsOf: folder.appendingPathComponent("qemu.log"), encoding: .utf8)) ?? "")")
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw Failure(description: "the guest did not print \(marker) within \(Int(timeout)) s; console:\n\(consoleText.suffix(3000))")
+    }
+
+    /// The number of PCI functions the guest's own kernel lists, as its init
+    /// last reported it on the console (`PCI-FUNCTIONS n`).
+    var guestPCIFunctions: Int? {
+        consoleLines.reversed().lazy
+            .compactMap { line -> Int? in
+                guard let range = line.range(of: "PCI-FUNCTIONS ") else { return nil }
+                return Int(line[range.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines))
+            }.first
+    }
+
+    /// Waits until the guest reports `count` PCI functions.
+    func waitForGuestPCIFunctions(_ count: Int, timeout: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if guestPCIFunctions == count { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw Failure(description: "the guest lists \(guestPCIFunctions.map(String.init) ?? "no") PCI functions, not \(count), after \(Int(timeout)) s")
+    }
+
+    /// A busybox initramfs whose init mounts /proc, /sys and /dev, loads the
+    /// virtio-net and e1000e drivers (with what they depend on, as modprobe
+    /// resolves it for the kernel booted), says it is up, then reports on the
+    /// console each time what its kernel sees changes: the number of PCI
+    /// functions (hot-plug and unplug answered) and each NIC's carrier
+    /// (`NET mac carrier`).
+    private static func buildInitramfs(in folder: URL) throws -> String {
+        let root = folder.appendingPathComponent("initramfs")
+        let fm = FileManager.default
+        for dir in ["bin", "dev", "proc", "sys", "lib/modules"] {
+            try fm.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
+        }
+        try fm.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
+        var modules: [String] = []
+        let version = String(URL(fileURLWithPath: kernel!).lastPathComponent.dropFirst("vmlinuz-".count))
+        for module in ["virtio_pci", "virtio_net", "e1000e"] {
+            for line in try shell("/sbin/modprobe -S '\(version)' --show-depends \(module)").split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard words.first == "insmod", words.count >= 2 else { continue }  // "builtin ..." lines
+                let path = String(words[1])
+                let name = URL(fileURLWithPath: path).lastPathComponent
+                if modules.contains(name) { continue }
+                try fm.copyItem(atPath: path, toPath: root.appendingPathComponent("lib/modules/\(name)").path)
+                modules.append(name)
+            }
+        }
+        let loads = modules.map { "insmod /lib/modules/\($0)" }.joined(separator: "\n")
+        let initScript = """
+            #!/bin/busybox sh
+            /bin/busybox --install -s /bin
+            mount -t proc proc /proc
+            mount -t sysfs sys /sys
+            mount -t devtmpfs dev /dev
+            exec > /dev/ttyS0 2>&1
+            \(loads)
+            report() {
+              n=$(ls /sys/bus/pci/devices | wc -l)
+              if [ "$n" != "$pci" ]; then echo "PCI-FUNCTIONS $n"; pci=$n; fi
+              now=""
+              for dev in /sys/class/net/*; do
+                name=${dev##*/}
+                [ "$name" = lo ] && continue
+                ip link set "$name" up 2>/dev/null
+                now="$now NET $(cat $dev/address) $(cat $dev/carrier 2>/dev/null || echo -)"
+              done
+              if [ "$now" != "$net" ]; then echo "LINKS$now"; net=$now; fi
+            }
+            pci="" net=""
+            report
+            echo SRIOVD-GUEST-READY
+            while true; do report; sleep 0.1; done
+
+            """
+        let initPath = root.appendingPathComponent("init").path
+        try initScript.write(toFile: initPath, atomically: true, encoding: .utf8)
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: initPath)
+        let image = folder.appendingPathComponent("initramfs.cpio").path
+        let cpio = Process()
+        cpio.executableURL = URL(fileURLWithPath: "/bin/sh")
+        cpio.arguments = ["-c", "cd \"$1\" && find . | cpio -o -H newc --quiet > \"$2\"", "sh", root.path, image]
+        try cpio.run()
+        cpio.waitUntilExit()
+        guard cpio.terminationStatus == 0 else { throw Failure(description: "building the initramfs failed") }
+        return image
+    }
+
+    private static func shell(_ command: String) throws -> String {
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Failure(description: "\(command) failed") }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import SRIOVCore
+import Testing
+
+@testable import SRIOVHypervisor
+
+/// One booted guest for the whole suite (a boot costs ten seconds or more).
+actor SharedGuest {
+    static let shared = SharedGuest()
+    private var guest: Result<QEMUGuestProcess, any Error>?
+
+    func get() throws -> QEMUGuestProcess {
+        if let guest { return try guest.get() }
+        let result = Result { try QEMUGuestProcess() }
+        guest = result
+        return try result.get()
+    }
+}
+
+/// The QMP adapter against a real QEMU running a real Linux guest: the
+/// guest's own hotplug driver answers plugs and unplugs.
+@Suite(.serialized, .enabled(if: QEMUGuestProcess.shouldRun, "needs QEMU, a kernel in /boot and busybox (scripts/install-deps.sh)"))
+struct QMPGuestTests {
+    func target(_ guest: QEMUGuestProcess, device: String, bus: String = "rp1") -> QMPTarget {
+        QMPTarget(socket: guest.qmpSocket, device: device, bus: bus, standby: "standby")
+    }
+
+    @Test func greetingAndDevicesOfTheRunningGuest() async throws {
+        let guest = try await SharedGuest.shared.get()
+        let (version, ids) = try await QMPConnection.with(socket: guest.qmpSocket) { qmp in
+            (qmp.qemuVersion, QMPGuest.deviceIDs(inQueryPCI: try await qmp.execute("query-pci")))
+        }
+        #expect(version.split(separator: ".").count == 3)
+        #expect(!version.hasPrefix("?"))
+        #expect(ids.isSuperset(of: ["standby", "rp1", "rp2", "rp3"]))
+    }
+
+    @Test func hotPlugAndUnplugAnsweredByTheGuest() async throws {
+        let guest = try await SharedGuest.shared.get()
+        let before = try #require(guest.guestPCIFunctions)
+        let nic = QMPGuest(target: target(guest, device: "vf0"), unplugDeadline: .seconds(30))
+
+        #expect(try await nic.plug(driver: "e1000e", properties: ["netdev": "plug1"]) == .attached)
+        try guest.waitForGuestPCIFunctions(before + 1, timeout: 30)
+        #expect(try await nic.isPresent())
+        // Attaching is "make it present": a second attach leaves it as it is.
+        #expect(try await nic.plug(driver: "e1000e", properties: ["netdev": "plug1"]) == .alreadyPresent)
+
+        let outcome = try await nic.detach()
+        guard case .detached(let after) = outcome else {
+            Issue.record("expected the guest to release the device, got \(outcome)")
+            return
+        }
+        #expect(after < .seconds(30))
+        try guest.waitForGuestPCIFunctions(before, timeout: 30)
+        #expect(try await !nic.isPresent())
+        #expect(try await nic.detach() == .alreadyAbsent)
+    }
+
+    @Test func unplugOfAPausedGuestTimesOutAndSaysWhy() async throws {
+        let guest = try await SharedGuest.shared.get()
+        let before = try #require(guest.guestPCIFunctions)
+        let nic = QMPGuest(target: target(guest, device: "vf1", bus: "rp2"), unplugDeadline: .seconds(3))
+        #expect(try await nic.plug(driver: "e1000e", properties: ["netdev": "plug2"]) == .attached)
+        try guest.waitForGuestPCIFunctions(before + 1, timeout: 30)
+
+        try await QMPConnection.with(socket: guest.qmpSocket) { try await $0.execute("stop") }
+        let error = await #expect(throws: QMPGuestError.self) { try await nic.detach() }
+        #expect(error?.step == .detach)
+        #expect(error?.description.contains("the VM is paused") == true)
+        #expect(try await nic.isPresent())
+
+        // Resumed, the guest answers the unplug still pending in QEMU.
+        try await QMPConnection.with(socket: guest.qmpSocket) { try await $0.execute("cont") }
+        try guest.waitForGuestPCIFunctions(before, timeout: 30)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await nic.isPresent(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(try await !nic.isPresent())
+    }
+
+    @Test func deviceAddErrorsSayWhatToDo() async throws {
+        let guest = try await SharedGuest.shared.get()
+        // A VF that is not there (no SR-IOV hardware on this machine).
+        let missing = try PCIAddress.parse("0000:7f:1f.7", field: "vf")
+        let vf = QMPGuest(target: target(guest, device: "vf9", bus: "rp3"))
+        let noDevice = await #expect(throws: QMPGuestError.self) { try await vf.attach(vf: missing) }
+        #expect(noDevice?.step == .attach)
+        #expect(noDevice?.qemu?.isEmpty == false)
+        #expect(noDevice?.description.contains("0000:7f:1f.7") == true)
+        #expect(noDevice?.description.contains("vfio-pci") == true)
+        #expect(try await !vf.isPresent())
+
+        let noBus = QMPGuest(target: target(guest, device: "vf9", bus: "nosuchport"))
+        let busError = await #expect(throws: QMPGuestError.self) {
+            try await noBus.plug(driver: "e1000e", properties: ["netdev": "plug1"])
+        }
+        #expect(busError?.description.contains("has no bus nosuchport") == true)
+    }
+
+    @Test func standbyLinkIsSetThroughQMPAndSeenByTheGuest() async throws {
+        let guest = try await SharedGuest.shared.get()
+        let mac = "52:54:00:5a:01:01"  // the standby virtio-net device
+        let nic = QMPGuest(target: target(guest, device: "vf0"))
+        try guest.waitForGuestCarrier(mac: mac, up: true, timeout: 30)
+        try await nic.setStandbyLink(up: false)
+        try guest.waitForGuestCarrier(mac: mac, up: false, timeout: 30)
+        try await nic.setStandbyLink(up: true)
+        try guest.waitForGuestCarrier(mac: mac, up: true, timeout: 30)
+
+        let wrong = QMPGuest(target: QMPTarget(socket: guest.qmpSocket, device: "vf0", bus: "rp1", standby: "nosuchnic"))
+        let error = await #expect(throws: QMPGuestError.self) { try await wrong.setStandbyLink(up: true) }
+        #expect(error?.step == .setLink)
+        #expect(error?.description.contains("nosuchnic") == true)
+    }
+
+    @Test func aMissingSocketIsAClearError() async throws {
+        let nic = QMPGuest(target: QMPTarget(socket: "/nonexistent/qmp.sock", device: "vf0", bus: "rp1", standby: "standby"))
+        let error = await #expect(throws: QMPGuestError.self) { try await nic.detach() }
+        #expect(error?.description.contains("no such socket") == true)
+        #expect(error?.description.contains("/nonexistent/qmp.sock") == true)
+    }
+}
