@@ -203,4 +203,63 @@ struct ControlVFSettingsWriterTests {
         #expect(results.map(\.attribute) == [.spoofCheck, .trust])
         #expect(results.allSatisfy { if case .failed(EINVAL, _) = $0.outcome { true } else { false } })
     }
+
+    // MARK: Through a transport (the kernel played by FakeNetlinkKernel)
+
+    @Test("through a transport: one RTM_SETLINK per attribute, exactly the bytes built, each answered by the kernel's ack or errno")
+    func writerThroughTransport() throws {
+        var answered = 0
+        let kernel = FakeNetlinkKernel { request in
+            defer { answered += 1 }
+            let reply: Int32
+            let extAck: String?
+            switch answered {
+            case 0: (reply, extAck) = (-EINVAL, "VF rate needs the link up")  // spoof check refused
+            case 1: (reply, extAck) = (0, nil)  // trust acknowledged
+            default: (reply, extAck) = (-EOPNOTSUPP, nil)  // link state: igb has no operation
+            }
+            return [KernelMessageBuilder.datagram { $0.putError(reply, answering: request.bytes, capped: true, extAck: extAck) }]
+        }
+        let writer = try VFSettingsWriter(transport: kernel)
+        let results = writer.apply(VFConfig(spoofCheck: false, trust: true, linkState: .enable), pfIfindex: 7, vf: 3)
+
+        #expect(results.map(\.attribute) == [.spoofCheck, .trust, .linkState])
+        #expect(results[0].outcome == .failed(code: EINVAL, message: "Invalid argument: VF rate needs the link up"))
+        #expect(results[1].outcome == .applied)
+        guard case .unsupported = results[2].outcome else {
+            Issue.record("\(results[2])")
+            return
+        }
+        let changes: [VFChange] = [.spoofCheck(false), .trust(true), .linkState(.enable)]
+        try #require(kernel.requests.count == changes.count)
+        for (request, change) in zip(kernel.requests, changes) {
+            #expect(request.type == 19)  // RTM_SETLINK
+            #expect(request.flags == 0x5)  // NLM_F_REQUEST | NLM_F_ACK
+            #expect(request.ifindex == 7)
+            // Past the header (sequence and port are libnl's), the bytes sent are the ones built.
+            let built = try VFChangeRequest.bytes(change, pfIfindex: 7, vf: 3).get()
+            #expect(Array(request.bytes.dropFirst(16)) == Array(built.dropFirst(16)))
+            #expect(request.bytes.count == built.count)
+        }
+        #expect(kernel.requests[1].sequence == kernel.requests[0].sequence &+ 1)
+        #expect(kernel.requests[2].sequence == kernel.requests[1].sequence &+ 1)
+    }
+
+    @Test("through a transport: no answer fails the attribute; the next request starts afresh and is answered")
+    func writerWithoutAnswer() throws {
+        var requests = 0
+        let kernel = FakeNetlinkKernel { request in
+            requests += 1
+            if requests == 1 { return [] }  // the kernel never answers the first
+            return [KernelMessageBuilder.datagram { $0.putError(0, answering: request.bytes, capped: true) }]
+        }
+        let writer = try VFSettingsWriter(transport: kernel, answerTimeout: .seconds(1))
+        let first = writer.apply(VFConfig(trust: true), pfIfindex: 7, vf: 0)
+        guard case .failed = first.first?.outcome else {
+            Issue.record("\(first)")
+            return
+        }
+        #expect(writer.apply(VFConfig(trust: false), pfIfindex: 7, vf: 0).map(\.outcome) == [.applied])
+        #expect(kernel.requests.count == 2)
+    }
 }
