@@ -39,8 +39,13 @@ let package = Package(
             dependencies: [
                 "SRIOVCore", "CNetlink", "CSystemd", "CPCI", "CSRIOVShim",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
+        // The host port in memory (`FakeHost`): the one fake of the kernel
+        // boundary every test suite uses; the contract suite checks it
+        // against the real igb driver.
+        .target(name: "SRIOVHostTesting", dependencies: ["SRIOVHost", "SRIOVCore"]),
         // The daemon: API, services, configuration, logging.
         .target(
             name: "SRIOVDaemon",
@@ -72,18 +77,24 @@ let package = Package(
             ]),
 
         .testTarget(name: "SRIOVCoreTests", dependencies: ["SRIOVCore"]),
-        .testTarget(name: "SRIOVHostTests", dependencies: ["SRIOVHost", "SRIOVCore"]),
+        .testTarget(
+            name: "SRIOVHostTests",
+            dependencies: [
+                "SRIOVHost", "SRIOVCore", "SRIOVHostTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(name: "SRIOVClientTests", dependencies: ["SRIOVClient", "SRIOVCore"]),
         .testTarget(
             name: "SRIOVDaemonTests",
             dependencies: [
-                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost",
+                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.
-        .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon"], exclude: ["Scenarios"]),
+        .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon", "SRIOVHost"], exclude: ["Scenarios"]),
     ],
     swiftLanguageModes: [.v6]
 )

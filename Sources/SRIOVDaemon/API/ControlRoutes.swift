@@ -71,7 +71,7 @@ struct ControlRoutes<Context: RequestContext> {
 
     private func vfResponse(_ report: VFController.VFReport, elapsed: Duration?) async throws -> Response {
         let location = report.location
-        let vf = await controller.host.describe(location, settings: report.settings)
+        let vf = await controller.describe(location, settings: report.settings)
         let body = VFChangeResponse(vf: vf, results: report.results)
         if report.failed {
             let failed = report.results.filter { $0.outcome == .failed }

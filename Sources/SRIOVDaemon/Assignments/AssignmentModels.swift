@@ -1,5 +1,6 @@
 import Foundation
 import SRIOVCore
+import SRIOVHost
 
 extension AssignmentDriver {
     /// What the controller binds for it (only known drivers are accepted).

@@ -56,7 +56,7 @@ public final class AssignmentService: Sendable {
             if let outcome = try self.existing(key, request) { return .found(outcome) }
             let candidates = try await self.candidates(for: request)
             for candidate in candidates {
-                let previous = await self.controller.host.driver(of: candidate.vf)
+                let previous = await self.controller.driver(of: candidate.vf)
                 let reservation: StateStore.Reservation
                 do {
                     reservation = try self.store.reserve(
@@ -184,7 +184,7 @@ public final class AssignmentService: Sendable {
                 throw .invalid(ValidationError(field: "pool", value: pool, reason: "is not a pool in the configuration"))
             }
         } else if let pf = request.pf {
-            guard await controller.host.totalVFs(pf: pf) != nil else {
+            guard await controller.isSRIOVPF(pf) else {
                 throw .invalid(ValidationError(field: "pf", value: pf.description, reason: "is not an SR-IOV physical function on this host"))
             }
             allowed.updateValue(nil, forKey: pf)
@@ -192,7 +192,7 @@ public final class AssignmentService: Sendable {
         var perPF: [(pf: PCIAddress, numa: Int?, free: [Candidate])] = []
         for (pf, indices) in allowed {
             var free: [Candidate] = []
-            for vf in await controller.host.virtualFunctions(pf: pf) {
+            for vf in await controller.vfAddresses(of: pf) {
                 if let indices, !indices.contains(vf.index) { continue }
                 if await isFree(vf.address) { free.append(Candidate(vf: vf.address, pf: pf, index: vf.index)) }
             }
@@ -213,9 +213,7 @@ public final class AssignmentService: Sendable {
     /// Free: no assignment, not configured through the API by someone else,
     /// and not bound to vfio-pci outside sriovd (a VM may hold it).
     private func isFree(_ vf: PCIAddress) async -> Bool {
-        if (try? store.isAssigned(vf)) != false { return false }
-        if (try? store.original(of: vf)) != nil { return false }
-        return await controller.host.driver(of: vf) != "vfio-pci"
+        await controller.use(of: vf).isEmpty
     }
 
     private func noFreeVFReason(_ request: AssignmentRequest) -> String {
@@ -237,7 +235,7 @@ public final class AssignmentService: Sendable {
     ) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
         guard let assignment = try load(key) else { throw .notFound("no assignment for \(key)") }
         guard assignment.state == .assigned else { throw .conflict("\(key) is being \(assignment.state.rawValue); retry shortly") }
-        guard await controller.host.locate(vf: assignment.vf) != nil else {
+        guard await controller.location(of: assignment.vf) != nil else {
             throw .conflict("\(key)'s VF \(assignment.vf) no longer exists (its PF's VF count changed); release the NIC")
         }
         var merged = assignment.config
@@ -308,14 +306,14 @@ public final class AssignmentService: Sendable {
     private func finishRelease(_ a: Assignment) async throws(ControllerError) {
         // The VF may be gone (its PF's count lowered with force): nothing
         // left to restore; forget it.
-        if await controller.host.locate(vf: a.vf) == nil {
-            try? store.forgetOriginal(of: a.vf)
+        if await controller.location(of: a.vf) == nil {
+            controller.forgetGone(vf: a.vf)
             do { try store.remove(a.key) } catch { throw .hostFailure("recording the release of \(a.key): \(error)") }
             logger.notice("released an assignment whose VF no longer exists", metadata: meta(a, op: "assignment.release", [:]))
             return
         }
         // Unbind first so the guest driver stops before its MAC/VLAN go.
-        if await controller.host.driver(of: a.vf) == "vfio-pci" || a.driver == .host {
+        if await controller.driver(of: a.vf) == "vfio-pci" || a.driver == .host {
             _ = try await controller.bind(vf: a.vf, to: .none)
         }
         try journal(a.key, "unbound")
@@ -375,7 +373,7 @@ public final class AssignmentService: Sendable {
                     if report.results.contains(where: { $0.outcome == .applied }) {
                         logger.notice("re-applied drifted settings", metadata: meta(a, op: "recover.verify", [:]))
                     }
-                    if !VFController.driverMatches(await controller.host.driver(of: a.vf), a.driver.choice) {
+                    if await !controller.driverMatches(a.vf, a.driver.choice) {
                         _ = try await controller.bind(vf: a.vf, to: a.driver.choice)
                     }
                 } catch {
@@ -412,7 +410,7 @@ public final class AssignmentService: Sendable {
     private func enrich(_ a: Assignment) async -> Assignment {
         var a = a
         let location = VFLocation(vf: a.vf, pf: a.pf, index: a.vfIndex)
-        let vf = await controller.host.describe(location, settings: VFSettings())
+        let vf = await controller.describe(location)
         a.iommuGroup = vf.iommuGroup
         a.numaNode = vf.numaNode
         a.netdev = vf.netdev

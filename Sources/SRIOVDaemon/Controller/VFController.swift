@@ -2,14 +2,17 @@ import Foundation
 import Synchronization
 import Logging
 import SRIOVCore
+import SRIOVHost
 
 /// Changes VFs and PFs safely: validates first, remembers a VF's original
 /// settings before the first change, writes each setting group on its own,
 /// reads every write back, undoes a request that failed half-way, and
-/// serializes work per VF and per PF (never one lock across all hardware).
+/// serializes work per VF and per PF (never one lock across all hardware):
+/// work on a VF holds its PF shared, a VF-count change holds the PF alone.
+/// The host and the store are its own: callers ask it intent-level questions.
 public final class VFController: Sendable {
-    let host: any VFHost
-    let store: StateStore
+    private let host: any VFHost
+    private let store: StateStore
     let logger: Logger
     let numVFsTimeout: Duration
     /// Drivers such as iavf apply a MAC asynchronously: a readback is retried
@@ -21,7 +24,7 @@ public final class VFController: Sendable {
     @TaskLocal static var hostTime: HostTimeAccumulator?
 
     private let vfLocks = KeyedLock<PCIAddress>()
-    private let pfLocks = KeyedLock<PCIAddress>()
+    private let pfLocks = KeyedSharedLock<PCIAddress>()
 
     public init(
         host: any VFHost, store: StateStore, logger: Logger, numVFsTimeout: Duration = .seconds(120),
@@ -94,12 +97,11 @@ public final class VFController: Sendable {
 
     private func apply(_ config: VFConfig, to address: PCIAddress, mode: ApplyMode) async throws(ControllerError) -> VFReport {
         do { try config.validate() } catch { throw .invalid(error) }
-        let location = try await locate(address)
         let clock = HostTimeAccumulator()
         do {
             return try await Self.$hostTime.withValue(clock) { () async throws -> VFReport in
-                try await self.serialize(vf: address) { () throws(ControllerError) in
-                    if mode == .declared, try self.loadOriginal(address) != nil {
+                try await self.serialize(vf: address) { (location) throws(ControllerError) in
+                    if mode == .declared, case let use = await self.use(of: address), !use.isDisjoint(with: [.configured, .assigned]) {
                         throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")
                     }
                     let report = try await self.applyLocked(config, location, mode: mode, clock: clock)
@@ -150,13 +152,13 @@ public final class VFController: Sendable {
             if mode == .request, written.values.contains(where: { $0.outcome == .failed }) {
                 after = nil
                 let applied = written.filter { $0.value.outcome == .applied }.map(\.key)
-                let undone = await host.write(before.asConfig(only: Set(applied)), to: location)
+                let undone = Self.outcomes(await host.write(before.asConfig(only: Set(applied)), to: location))
                 for group in applied {
                     if case .applied = undone[group] {
                         results[group]?.outcome = .rolledBack
                     } else {
                         results[group]?.detail =
-                            "applied, and could not be undone: \(undone[group].map { "\($0)" } ?? "not attempted")"
+                            "applied, and could not be undone: \(undone[group].map(Self.text) ?? "not attempted")"
                     }
                 }
             }
@@ -175,8 +177,7 @@ public final class VFController: Sendable {
     /// Puts back exactly the settings sriovd changed on this VF since it
     /// first touched it, and forgets the original once they are back.
     public func restore(vf address: PCIAddress) async throws(ControllerError) -> VFReport {
-        let location = try await locate(address)
-        return try await serialize(vf: address) { () throws(ControllerError) in
+        try await serialize(vf: address) { (location) throws(ControllerError) in
             guard let original = try self.loadOriginal(address) else {
                 let settings = try await self.readSettings(location)
                 return VFReport(location: location, results: [], settings: settings)
@@ -195,9 +196,8 @@ public final class VFController: Sendable {
     /// `releasing`: the caller is releasing the VF's assignment, so its
     /// assignment row is expected.
     public func scrub(vf address: PCIAddress, releasing: Bool = false) async throws(ControllerError) -> VFReport {
-        let location = try await locate(address)
-        return try await serialize(vf: address) { () throws(ControllerError) in
-            if !releasing, (try? self.store.isAssigned(address)) ?? true {
+        try await serialize(vf: address) { (location) throws(ControllerError) in
+            if !releasing, await self.use(of: address).contains(.assigned) {
                 throw .conflict("\(address) is assigned to a VM NIC (or its assignment cannot be read); release it first")
             }
             let (written, _) = try await self.writeAndVerify(Self.scrubbed, to: location)
@@ -231,9 +231,8 @@ public final class VFController: Sendable {
     }
 
     private func bind(vf address: PCIAddress, to choice: VFDriverChoice, declared: Bool) async throws(ControllerError) -> String? {
-        let location = try await locate(address)
-        return try await serialize(vf: address) { () throws(ControllerError) in
-            if declared, try self.loadOriginal(address) != nil {
+        try await serialize(vf: address) { (location) throws(ControllerError) in
+            if declared, !(await self.use(of: address)).isDisjoint(with: [.configured, .assigned]) {
                 throw .conflict("\(address) is in use (configured through the API); the configuration file does not rebind it")
             }
             let current = await self.host.driver(of: address)
@@ -286,7 +285,7 @@ public final class VFController: Sendable {
             throw .invalid(ValidationError(
                 field: "numVFs", value: String(count), reason: "is outside 0-\(total) (sriov_totalvfs of \(pf))"))
         }
-        try await serialize(pf: pf) { () throws(ControllerError) in
+        try await serializeExclusive(pf: pf) { () throws(ControllerError) in
             if let driversAutoprobe {
                 do { try await self.host.setDriversAutoprobe(pf: pf, enabled: driversAutoprobe) } catch {
                     throw .hostFailure("setting sriov_drivers_autoprobe of \(pf): \(error)")
@@ -297,15 +296,12 @@ public final class VFController: Sendable {
             guard count != current else { return }
             // Between two nonzero counts the kernel goes through 0: every VF
             // is removed and recreated, not only those above the new count.
-            let leaving = await self.host.virtualFunctions(pf: pf).filter { current != 0 || $0.index >= count }
+            let leaving = await self.host.vfAddresses(pf: pf).filter { current != 0 || $0.index >= count }
             if !leaving.isEmpty && !force {
                 var busy: [String] = []
                 for vf in leaving {
-                    let driver = await self.host.driver(of: vf.address)
-                    let touched = (try? self.store.original(of: vf.address)) != nil
-                    if driver == "vfio-pci" || touched {
-                        busy.append("VF \(vf.index) (\(vf.address)\(driver == "vfio-pci" ? ", bound to vfio-pci" : ", configured by sriovd"))")
-                    }
+                    let use = await self.use(of: vf.address)
+                    if !use.isEmpty { busy.append("VF \(vf.index) (\(vf.address), \(use))") }
                 }
                 if !busy.isEmpty {
                     throw .conflict(
@@ -324,7 +320,64 @@ public final class VFController: Sendable {
         }
     }
 
+    // MARK: Questions
+
+    /// Why the VF is in use (assigned, configured through the API, bound to
+    /// vfio-pci); empty when it is free. The one place this is decided.
+    public func use(of vf: PCIAddress) async -> VFUse {
+        VFUse.of(vf, store: store, driver: await host.driver(of: vf))
+    }
+
+    /// The VFs sriovd's own state holds (assigned, or configured through the
+    /// API), which the configuration file leaves alone.
+    public func heldVFs() throws -> Set<PCIAddress> {
+        try VFUse.held(in: store)
+    }
+
+    /// The VF at `address` now; nil when there is none (its PF's count changed).
+    public func location(of address: PCIAddress) async -> VFLocation? {
+        await host.locate(vf: address)
+    }
+
+    /// Whether `pf` is an SR-IOV PF of this host.
+    public func isSRIOVPF(_ pf: PCIAddress) async -> Bool {
+        await host.totalVFs(pf: pf) != nil
+    }
+
+    /// The VFs `pf` has now, index → address.
+    public func vfAddresses(of pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
+        await host.vfAddresses(pf: pf)
+    }
+
+    /// The driver the device is bound to now.
+    public func driver(of device: PCIAddress) async -> String? {
+        await host.driver(of: device)
+    }
+
+    /// Whether the VF's driver is what `choice` asks for.
+    public func driverMatches(_ vf: PCIAddress, _ choice: VFDriverChoice) async -> Bool {
+        Self.driverMatches(await host.driver(of: vf), choice)
+    }
+
+    /// The VF as the API shows it, with `settings`.
+    public func describe(_ location: VFLocation, settings: VFSettings = VFSettings()) async -> VirtualFunction {
+        await host.describe(location, settings: settings)
+    }
+
+    /// Forgets the original settings of a VF that no longer exists.
+    public func forgetGone(vf: PCIAddress) {
+        try? store.forgetOriginal(of: vf)
+    }
+
     // MARK: Internals
+
+    private static func text(_ outcome: VFAttributeResult.Outcome) -> String {
+        switch outcome {
+        case .applied: "applied"
+        case .unsupported(let reason): "unsupported(\"\(reason)\")"
+        case .failed(_, let message): "failed(\"\(message)\")"
+        }
+    }
 
     private func locate(_ address: PCIAddress) async throws(ControllerError) -> VFLocation {
         guard let location = await host.locate(vf: address) else {
@@ -333,11 +386,20 @@ public final class VFController: Sendable {
         return location
     }
 
+    /// Runs `body` on the VF at `vf` while holding its PF shared (a VF-count
+    /// change waits for it, and it waits for one in progress) and the VF
+    /// alone. The VF is located again once the PF is held: a count change
+    /// that ran meanwhile may have removed it.
     private func serialize<T: Sendable>(
-        vf: PCIAddress, _ body: @Sendable () async throws(ControllerError) -> T
+        vf: PCIAddress, _ body: @Sendable (VFLocation) async throws(ControllerError) -> T
     ) async throws(ControllerError) -> T {
+        let pf = try await locate(vf).pf
         do {
-            return try await vfLocks.withLock(vf) { try await body() }
+            return try await pfLocks.withShared(pf) {
+                let location = try await self.locate(vf)
+                guard location.pf == pf else { throw ControllerError.notFound("no SR-IOV virtual function at \(vf)") }
+                return try await self.vfLocks.withLock(vf) { try await body(location) }
+            }
         } catch let error as ControllerError {
             throw error
         } catch {
@@ -345,16 +407,26 @@ public final class VFController: Sendable {
         }
     }
 
-    private func serialize<T: Sendable>(
+    /// Runs `body` holding the PF alone: no work on its VFs runs meanwhile.
+    private func serializeExclusive<T: Sendable>(
         pf: PCIAddress, _ body: @Sendable () async throws(ControllerError) -> T
     ) async throws(ControllerError) -> T {
         do {
-            return try await pfLocks.withLock(pf) { try await body() }
+            return try await pfLocks.withExclusive(pf) { try await body() }
         } catch let error as ControllerError {
             throw error
         } catch {
             throw .hostFailure("\(error)")
         }
+    }
+
+    /// The host's per-attribute results as per-group outcomes.
+    private static func outcomes(_ results: [VFAttributeResult]) -> [VFSettingGroup: VFAttributeResult.Outcome] {
+        var out: [VFSettingGroup: VFAttributeResult.Outcome] = [:]
+        for result in results {
+            if let group = VFSettingGroup(rawValue: result.attribute.rawValue) { out[group] = result.outcome }
+        }
+        return out
     }
 
     private func readSettings(_ location: VFLocation) async throws(ControllerError) -> VFSettings {
@@ -414,7 +486,7 @@ public final class VFController: Sendable {
         _ config: VFConfig, to location: VFLocation
     ) async throws(ControllerError) -> (results: [VFSettingGroup: SettingResult], lastRead: VFSettings?) {
         let start = ContinuousClock.now
-        let outcomes = await host.write(config, to: location)
+        let outcomes = Self.outcomes(await host.write(config, to: location))
         Self.hostTime?.add(ContinuousClock.now - start)
         var results: [VFSettingGroup: SettingResult] = [:]
         var pending: Set<VFSettingGroup> = []
@@ -428,7 +500,7 @@ public final class VFController: Sendable {
                 logger.notice(
                     "VF setting not supported by the driver",
                     metadata: ["pf": "\(location.pf)", "vf": "\(location.vf)", "setting": "\(group.rawValue)", "detail": "\(why)"])
-            case .failed(let why):
+            case .failed(_, let why):
                 results[group] = SettingResult(setting: group, outcome: .failed, detail: why)
             }
         }

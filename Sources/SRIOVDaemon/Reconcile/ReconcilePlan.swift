@@ -1,4 +1,5 @@
 import SRIOVCore
+import SRIOVHost
 
 /// One change the reconciler will make to bring a PF or VF to what the
 /// configuration file declares. A value: it says what and where, and carries

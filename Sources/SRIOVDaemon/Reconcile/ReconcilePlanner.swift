@@ -1,4 +1,5 @@
 import SRIOVCore
+import SRIOVHost
 
 /// Computes what must change for the host to match the configuration file.
 /// Pure: it reads the configuration and an inventory, and touches nothing.

@@ -89,12 +89,13 @@ public struct Daemon: Sendable {
 
         let sysfs = SysfsTree(root: options.sysfsRoot)
         let store = try StateStore(directory: options.stateDirectory)
-        let inventory = RecordingInventory(
-            HostInventory(sysfs: sysfs, names: PCINames(), logger: logger), store: store, logger: logger)
+        // One host port: the inventory and the controller share its netlink reader.
+        let host = KernelHost(sysfs: sysfs, names: PCINames(), logger: logger)
+        let inventory = RecordingInventory(host, store: store, logger: logger)
         // What changed while sriovd was down is recorded (and logged) first.
         let pfCount = await inventory.recordAll()
         let controller = VFController(
-            host: try KernelVFHost(sysfs: sysfs), store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
+            host: host, store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
 
         let running = RunningConfiguration(options.configuration)
         let assignments = AssignmentService(
