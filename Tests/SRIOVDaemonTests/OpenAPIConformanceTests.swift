@@ -5,9 +5,11 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import SRIOVCore
+import SRIOVHost
 import Synchronization
 import Testing
 
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 #if canImport(Glibc)
@@ -238,11 +240,11 @@ import Glibc
         }
 
         // Through the router, with a fake host that reports every setting.
-        let host = ControllerFakeHost()
+        let host = FakeHost.threeVFs()
         let store = try StateStore(directory: NSTemporaryDirectory() + "sriovd-openapi-\(UUID().uuidString)")
         let controller = VFController(
             host: host, store: store, logger: Logger(label: "test"), verifyAttempts: 2, verifyInterval: .milliseconds(1))
-        let app = Application(router: makeRouter(inventory: try FakeInventory.twoPFs(), controller: controller))
+        let app = Application(router: makeRouter(inventory: try FakeHost.twoPFs(), controller: controller))
         let exchanges: [(String, HTTPRequest.Method, String, String?, (@Sendable () -> Void)?)] = [
             ("/v1/health", .get, "/v1/health", nil, nil),
             ("/v1/pfs", .get, "/v1/pfs", nil, nil),
