@@ -74,11 +74,10 @@ public final class KernelVFHost: VFHost {
         }
         var out: [VFSettingGroup: WriteOutcome] = [:]
         for result in results {
-            guard let group = VFSettingGroup(rawValue: result.attribute.rawValue) else { continue }
             switch result.outcome {
-            case .applied: out[group] = .applied
-            case .unsupported(let reason): out[group] = .unsupported(reason)
-            case .failed(_, let message): out[group] = .failed(message)
+            case .applied: out[result.group] = .applied
+            case .unsupported(let reason): out[result.group] = .unsupported(reason)
+            case .failed(_, let message): out[result.group] = .failed(message)
             }
         }
         return out

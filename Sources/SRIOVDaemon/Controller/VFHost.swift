@@ -21,14 +21,6 @@ public enum WriteOutcome: Sendable, Hashable {
     case failed(String)
 }
 
-/// The driver a VF is bound to, as the API names it.
-public enum VFDriverChoice: String, Sendable, Hashable, Codable, CaseIterable {
-    case vfio = "vfio-pci"
-    /// The kernel's own VF driver (igbvf, iavf, ...).
-    case host
-    case none
-}
-
 /// What the controller needs from the host. The kernel implementation is
 /// `KernelVFHost`; tests use a fake. Every call may block on the kernel, so
 /// implementations run them off the cooperative thread pool.
