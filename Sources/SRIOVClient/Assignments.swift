@@ -139,14 +139,14 @@ extension SRIOVClient {
         public let config: VFConfig
 
         /// The options `sriovctl assignment set` takes, in `--help`'s order.
-        static let optionNames = VFChange.Options.names.filter { $0.field != "mac" }.map(\.option)
+        static let optionNames = VFSettingField.all.filter(\.group.changesLive).map(\.option)
 
         /// Parses `sriovctl assignment set`'s options as `vf set`'s are. What
         /// depends on the assignment's current settings (`--qos` alone keeps
         /// its VLAN; `--min-tx-rate` alone is checked against its maximum)
         /// is the daemon's to check.
         public init(parsing options: VFChange.Options) throws(UsageError) {
-            guard options.mac == nil else {
+            guard options[.named("mac")!] == nil else {
                 throw UsageError(
                     "--mac cannot be changed on an assigned VF: the MAC is given with sriovctl assign; "
                         + "release the NIC and assign it again")

@@ -37,7 +37,7 @@ extension SRIOVClient {
     }
 
     /// `POST /v1/vfs/{address}/driver`: binds the VF; answers with the VF afterwards.
-    public func bindVF(_ address: PCIAddress, to driver: VFDriver) async throws(ClientError) -> VirtualFunction {
+    public func bindVF(_ address: PCIAddress, to driver: VFDriverChoice) async throws(ClientError) -> VirtualFunction {
         try await send(.bindVF(address, to: driver)).checked().decode(VirtualFunction.self)
     }
 }
@@ -69,7 +69,7 @@ extension SRIOVClient.Request {
         Self(method: .post, path: SRIOVClient.Endpoint.vfScrub(address).path)
     }
 
-    public static func bindVF(_ address: PCIAddress, to driver: SRIOVClient.VFDriver) throws(ClientError) -> Self {
+    public static func bindVF(_ address: PCIAddress, to driver: VFDriverChoice) throws(ClientError) -> Self {
         Self(
             method: .post, path: SRIOVClient.Endpoint.vfDriver(address).path,
             body: try jsonBody(SRIOVClient.DriverChange(driver: driver)))
@@ -102,22 +102,23 @@ extension SRIOVClient {
             self.detail = detail
         }
 
-        /// A group of settings as the API names it. Any name is kept, so a
-        /// newer daemon's groups are still shown; the ones known are named.
+        /// One of this version's setting groups.
+        public init(setting: VFSettingGroup, outcome: Outcome, detail: String? = nil) {
+            self.init(setting: Setting(setting), outcome: outcome, detail: detail)
+        }
+
+        /// A group of settings as the API names it (`VFSettingGroup`). Any
+        /// name is kept, so a newer daemon's groups are still shown.
         public struct Setting: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
             CustomStringConvertible
         {
             public let rawValue: String
             public init(rawValue: String) { self.rawValue = rawValue }
             public init(stringLiteral value: String) { rawValue = value }
+            public init(_ group: VFSettingGroup) { rawValue = group.rawValue }
 
-            public static let mac: Setting = "mac"
-            public static let vlan: Setting = "vlan"
-            public static let spoofCheck: Setting = "spoofCheck"
-            public static let trust: Setting = "trust"
-            public static let rssQuery: Setting = "rssQuery"
-            public static let linkState: Setting = "linkState"
-            public static let txRate: Setting = "txRate"
+            /// The group, when this version knows it.
+            public var group: VFSettingGroup? { VFSettingGroup(rawValue: rawValue) }
 
             public var description: String { rawValue }
         }

@@ -65,13 +65,13 @@ public final class FakeHost: HostPort, Sendable {
     public struct State: Sendable {
         public var pfs: [PCIAddress: PF] = [:]
         /// The driver has no operation for these (every VF): igb's.
-        public var unsupported: Set<VFAttribute> = [.linkState, .rssQuery]
+        public var unsupported: Set<VFSettingGroup> = [.linkState, .rssQuery]
         /// igb refuses a nonzero minimum TX rate.
         public var minTxRateSupported = false
         /// Writing these attributes fails (every VF).
-        public var failing: Set<VFAttribute> = []
+        public var failing: Set<VFSettingGroup> = []
         /// Writing these attributes of these VFs fails.
-        public var failingSettings: [PCIAddress: Set<VFAttribute>] = [:]
+        public var failingSettings: [PCIAddress: Set<VFSettingGroup>] = [:]
         /// Writing `sriov_numvfs` of these PFs fails.
         public var failingNumVFs: Set<PCIAddress> = []
         /// Reads before a written MAC becomes visible (iavf-style).
@@ -237,11 +237,11 @@ public final class FakeHost: HostPort, Sendable {
     public func write(_ config: VFConfig, to vf: VFLocation) async -> [VFAttributeResult] {
         if let hook = writeHook.withLock({ $0 }) { await hook(vf) }
         return state.withLock { s in
-            let attributes = config.attributes
+            let attributes = VFSettingGroup.sendingOrder.filter(VFSettingGroup.groups(in: config).contains)
             s.writes.append(config)
             s.operations.append("write \(vf.vf) \(attributes.map(\.rawValue).sorted().joined(separator: ","))")
             guard let pf = s.pfs[vf.pf], var settings = pf.vfs[vf.index]?.settings else {
-                return attributes.map { VFAttributeResult(attribute: $0, outcome: Self.failure(EINVAL)) }
+                return attributes.map { VFAttributeResult(group: $0, outcome: Self.failure(EINVAL)) }
             }
             var results: [VFAttributeResult] = []
             for attribute in attributes {
@@ -260,7 +260,7 @@ public final class FakeHost: HostPort, Sendable {
                     }
                     outcome = .applied
                 }
-                results.append(VFAttributeResult(attribute: attribute, outcome: outcome))
+                results.append(VFAttributeResult(group: attribute, outcome: outcome))
             }
             s.pfs[vf.pf]?.vfs[vf.index]?.settings = settings
             return results
@@ -365,23 +365,10 @@ public final class FakeHost: HostPort, Sendable {
 }
 
 extension VFSettings {
-    /// What a driver that takes it does with one attribute of `config`:
-    /// the parts of the VLAN tag and of the rate not given are sent as the
-    /// kernel's defaults (VLAN 0, QoS 0, 802.1Q; rate 0).
-    mutating func apply(_ attribute: VFAttribute, of config: VFConfig) {
-        switch attribute {
-        case .mac: mac = config.mac
-        case .vlan:
-            vlan = config.vlan ?? VLANID.none
-            qos = config.qos ?? .zero
-            vlanProto = config.vlanProto ?? .dot1Q
-        case .spoofCheck: spoofCheck = config.spoofCheck
-        case .trust: trust = config.trust
-        case .rssQuery: rssQuery = config.rssQuery
-        case .linkState: linkState = config.linkState
-        case .txRate:
-            minTxRate = config.minTxRate ?? 0
-            maxTxRate = config.maxTxRate ?? 0
-        }
+    /// What a driver that takes it does with one group of `config`: the
+    /// parts of the VLAN tag and of the rate not given are sent as the
+    /// kernel's defaults (VLAN 0, QoS 0, 802.1Q; rate 0), as the model says.
+    mutating func apply(_ group: VFSettingGroup, of config: VFConfig) {
+        group.copy(from: group.sent(config), to: &self)
     }
 }

@@ -103,8 +103,8 @@ struct ContractSubject: Sendable {
         return try #require(await host.locate(vf: address), "VF \(index) at \(address) not found")
     }
 
-    func outcomes(_ results: [VFAttributeResult]) -> [VFAttribute: VFAttributeResult.Outcome] {
-        Dictionary(results.map { ($0.attribute, $0.outcome) }, uniquingKeysWith: { $1 })
+    func outcomes(_ results: [VFAttributeResult]) -> [VFSettingGroup: VFAttributeResult.Outcome] {
+        Dictionary(results.map { ($0.group, $0.outcome) }, uniquingKeysWith: { $1 })
     }
 }
 
@@ -156,7 +156,7 @@ struct HostContractTests {
             #expect(fresh.mac == .zero && fresh.vlan == VLANID.none && fresh.spoofCheck == true && fresh.trust == false)
             let config = VFConfig(mac: Self.mac, vlan: try VLANID(100), qos: try VLANQoS(3), spoofCheck: false, trust: true)
             let results = await s.host.write(config, to: vf)
-            #expect(results.map(\.attribute) == [.mac, .vlan, .spoofCheck, .trust])
+            #expect(results.map(\.group) == [.mac, .vlan, .spoofCheck, .trust])
             #expect(results.allSatisfy { $0.outcome == .applied }, "\(results)")
             let now = try await s.host.settings(of: vf)
             #expect(now.mac == Self.mac)
@@ -190,7 +190,7 @@ struct HostContractTests {
             try await s.linkDown()
             let vf = try await s.location(0)
             let results = await s.host.write(VFConfig(maxTxRate: 100), to: vf)
-            #expect(results.map(\.attribute) == [.txRate])
+            #expect(results.map(\.group) == [.txRate])
             guard case .failed(let code, _) = results.first?.outcome else { Issue.record("\(results)"); return }
             #expect(code == EINVAL)
             #expect(try await s.host.settings(of: vf).maxTxRate == 0)

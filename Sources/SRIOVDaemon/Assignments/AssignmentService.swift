@@ -239,25 +239,11 @@ public final class AssignmentService: Sendable {
             throw .conflict("\(key)'s VF \(assignment.vf) no longer exists (its PF's VF count changed); release the NIC")
         }
         var merged = assignment.config
-        if let v = change.vlan { merged.vlan = v; merged.qos = change.qos ?? .zero; merged.vlanProto = change.vlanProto }
-        else if change.qos != nil || change.vlanProto != nil {
-            merged.qos = change.qos ?? merged.qos
-            merged.vlanProto = change.vlanProto ?? merged.vlanProto
-        }
-        if let v = change.spoofCheck { merged.spoofCheck = v }
-        if let v = change.trust { merged.trust = v }
-        if let v = change.rssQuery { merged.rssQuery = v }
-        if let v = change.linkState { merged.linkState = v }
-        if let v = change.minTxRate { merged.minTxRate = v }
-        if let v = change.maxTxRate { merged.maxTxRate = v }
+        for group in VFSettingGroup.allCases { group.merge(change, into: &merged) }
         do { try merged.validate() } catch { throw .invalid(error) }
-        // VLAN, QoS and protocol are one setting: send them whole, as merged.
-        var toApply = change
-        if change.vlan != nil || change.qos != nil || change.vlanProto != nil {
-            toApply.vlan = merged.vlan ?? VLANID.none
-            toApply.qos = merged.qos
-            toApply.vlanProto = merged.vlanProto
-        }
+        // Each group is one kernel attribute (VLAN id, QoS and protocol;
+        // both rates): the groups changed are sent whole, as merged.
+        let toApply = merged.keeping(VFSettingGroup.groups(in: change))
         let report = try await controller.configure(vf: assignment.vf, toApply)
         if report.failed {
             throw .hostFailure("changing \(key): " + report.results.filter { $0.outcome == .failed }

@@ -121,14 +121,11 @@ public final class VFController: Sendable {
     ) async throws(ControllerError) -> VFReport {
         let before = try await readSettings(location)
         var results: [VFSettingGroup: SettingResult] = [:]
+        // A group is one kernel attribute: a part not given keeps its current
+        // value where the model says so (a rate), instead of being reset.
         var toWrite = config
-        // Min and max rate are one kernel attribute: a rate not given keeps
-        // its current value instead of being reset to 0.
-        if toWrite.minTxRate != nil || toWrite.maxTxRate != nil {
-            toWrite.minTxRate = toWrite.minTxRate ?? before.minTxRate ?? 0
-            toWrite.maxTxRate = toWrite.maxTxRate ?? before.maxTxRate ?? 0
-        }
-        for group in VFSettingGroup.groups(in: toWrite) where Self.matches(toWrite, before, group) {
+        for group in VFSettingGroup.allCases { toWrite = group.completing(toWrite, from: before) }
+        for group in VFSettingGroup.groups(in: toWrite) where group.matches(toWrite, reported: before) {
             results[group] = SettingResult(setting: group, outcome: .unchanged)
             toWrite = toWrite.clearing(group)
         }
@@ -152,7 +149,7 @@ public final class VFController: Sendable {
             if mode == .request, written.values.contains(where: { $0.outcome == .failed }) {
                 after = nil
                 let applied = written.filter { $0.value.outcome == .applied }.map(\.key)
-                let undone = Self.outcomes(await host.write(before.asConfig(only: Set(applied)), to: location))
+                let undone = Self.outcomes(await host.write(Self.writingBack(before, applied), to: location))
                 for group in applied {
                     if case .applied = undone[group] {
                         results[group]?.outcome = .rolledBack
@@ -212,9 +209,13 @@ public final class VFController: Sendable {
         }
     }
 
-    static let scrubbed = VFConfig(
-        mac: .zero, vlan: VLANID.none, qos: VLANQoS.zero, vlanProto: .dot1Q, spoofCheck: true, trust: false,
-        linkState: .disable, rssQuery: false)
+    /// Each field's `scrubbed` value: no MAC, untagged, spoof check on, trust
+    /// and RSS query off, link disabled; the rates are left alone.
+    static let scrubbed: VFConfig = {
+        var config = VFConfig()
+        for field in VFSettingField.all { field.setScrubbed(in: &config) }
+        return config
+    }()
 
     // MARK: Drivers
 
@@ -236,7 +237,7 @@ public final class VFController: Sendable {
                 throw .conflict("\(address) is in use (configured through the API); the configuration file does not rebind it")
             }
             let current = await self.host.driver(of: address)
-            if Self.driverMatches(current, choice) { return current }
+            if choice.isSatisfied(by: current) { return current }
             do {
                 if choice == .vfio {
                     // A VF handed to a new user starts from a clean function.
@@ -261,14 +262,6 @@ public final class VFController: Sendable {
                         "driver": "\(now ?? "none")", "previousDriver": "\(current ?? "none")",
                     ]))
             return now
-        }
-    }
-
-    static func driverMatches(_ driver: String?, _ choice: VFDriverChoice) -> Bool {
-        switch choice {
-        case .vfio: driver == "vfio-pci"
-        case .none: driver == nil
-        case .host: driver != nil && driver != "vfio-pci"
         }
     }
 
@@ -356,7 +349,7 @@ public final class VFController: Sendable {
 
     /// Whether the VF's driver is what `choice` asks for.
     public func driverMatches(_ vf: PCIAddress, _ choice: VFDriverChoice) async -> Bool {
-        Self.driverMatches(await host.driver(of: vf), choice)
+        choice.isSatisfied(by: await host.driver(of: vf))
     }
 
     /// The VF as the API shows it, with `settings`.
@@ -422,11 +415,7 @@ public final class VFController: Sendable {
 
     /// The host's per-attribute results as per-group outcomes.
     private static func outcomes(_ results: [VFAttributeResult]) -> [VFSettingGroup: VFAttributeResult.Outcome] {
-        var out: [VFSettingGroup: VFAttributeResult.Outcome] = [:]
-        for result in results {
-            if let group = VFSettingGroup(rawValue: result.attribute.rawValue) { out[group] = result.outcome }
-        }
-        return out
+        Dictionary(results.map { ($0.group, $0.outcome) }, uniquingKeysWith: { $1 })
     }
 
     private func readSettings(_ location: VFLocation) async throws(ControllerError) -> VFSettings {
@@ -457,7 +446,7 @@ public final class VFController: Sendable {
 
     private func restoreLocked(_ location: VFLocation, _ original: StateStore.VFOriginal) async throws(ControllerError) -> VFReport {
         // An all-zero original MAC is written back as is: it means "no admin MAC".
-        var config = original.settings.asConfig(only: original.changed)
+        var config = Self.writingBack(original.settings, original.changed)
         var results: [SettingResult] = []
         // A group whose original the driver never reported cannot be put back.
         for group in original.changed where !VFSettingGroup.groups(in: config).contains(group) {
@@ -466,7 +455,7 @@ public final class VFController: Sendable {
         // Only what differs now is written: a setting whose change never took
         // (or was rolled back) is already as it was.
         let current = try await readSettings(location)
-        for group in VFSettingGroup.groups(in: config) where Self.matches(config, current, group) {
+        for group in VFSettingGroup.groups(in: config) where group.matches(config, reported: current) {
             results.append(SettingResult(setting: group, outcome: .unchanged))
             config = config.clearing(group)
         }
@@ -510,7 +499,7 @@ public final class VFController: Sendable {
         while !pending.isEmpty {
             last = try await readSettings(location)
             lastRead = last
-            pending = pending.filter { !Self.matches(config, last, $0) }
+            pending = pending.filter { !$0.matches(config, reported: last) }
             attempt += 1
             if pending.isEmpty || attempt >= verifyAttempts { break }
             try? await Task.sleep(for: verifyInterval)
@@ -518,44 +507,18 @@ public final class VFController: Sendable {
         for group in pending {
             results[group] = SettingResult(
                 setting: group, outcome: .failed,
-                detail: "written, but the PF still reports \(Self.describe(last, group)) after \(attempt) reads")
+                detail: "written, but the PF still reports \(group.summary(of: last, naming: .api, missing: "nothing"))"
+                    + " after \(attempt) reads")
         }
         return (results, lastRead)
     }
 
-    /// Whether `settings` shows what `config` asks for in `group`. A value the
-    /// driver does not report cannot be confirmed and does not match.
-    static func matches(_ config: VFConfig, _ settings: VFSettings, _ group: VFSettingGroup) -> Bool {
-        switch group {
-        case .mac: return config.mac == nil || settings.mac == config.mac
-        case .vlan:
-            let vlan = config.vlan ?? VLANID.none
-            let qos = config.qos ?? VLANQoS.zero
-            let proto = config.vlanProto ?? .dot1Q
-            guard settings.vlan == vlan, (settings.qos ?? .zero) == qos else { return false }
-            // Untagged has no protocol to compare.
-            return vlan == VLANID.none || (settings.vlanProto ?? .dot1Q) == proto
-        case .spoofCheck: return config.spoofCheck == nil || settings.spoofCheck == config.spoofCheck
-        case .trust: return config.trust == nil || settings.trust == config.trust
-        case .rssQuery: return config.rssQuery == nil || settings.rssQuery == config.rssQuery
-        case .linkState: return config.linkState == nil || settings.linkState == config.linkState
-        case .txRate:
-            return (config.minTxRate == nil || settings.minTxRate == config.minTxRate)
-                && (config.maxTxRate == nil || settings.maxTxRate == config.maxTxRate)
-        }
-    }
-
-    static func describe(_ s: VFSettings, _ group: VFSettingGroup) -> String {
-        func show<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "nothing" }
-        switch group {
-        case .mac: return "mac \(show(s.mac))"
-        case .vlan: return "vlan \(show(s.vlan)) qos \(show(s.qos)) proto \(show(s.vlanProto))"
-        case .spoofCheck: return "spoofCheck \(show(s.spoofCheck))"
-        case .trust: return "trust \(show(s.trust))"
-        case .rssQuery: return "rssQuery \(show(s.rssQuery))"
-        case .linkState: return "linkState \(show(s.linkState))"
-        case .txRate: return "minTxRate \(show(s.minTxRate)) maxTxRate \(show(s.maxTxRate))"
-        }
+    /// What `reported` had in `groups`, as a config that writes it back
+    /// (rollback, restore); a group the driver did not report is left out.
+    static func writingBack(_ reported: VFSettings, _ groups: some Sequence<VFSettingGroup>) -> VFConfig {
+        var config = VFConfig()
+        for group in groups { group.copy(from: group.writingBack(reported), to: &config) }
+        return config
     }
 
     /// One record per change: what was asked (`op`), each setting's outcome,
@@ -572,45 +535,6 @@ public final class VFController: Sendable {
             return
         }
         logger.info("VF changed", metadata: .event(event, fields))
-    }
-}
-
-extension VFConfig {
-    /// The same config without `group`'s fields.
-    func clearing(_ group: VFSettingGroup) -> VFConfig {
-        var c = self
-        switch group {
-        case .mac: c.mac = nil
-        case .vlan: c.vlan = nil; c.qos = nil; c.vlanProto = nil
-        case .spoofCheck: c.spoofCheck = nil
-        case .trust: c.trust = nil
-        case .rssQuery: c.rssQuery = nil
-        case .linkState: c.linkState = nil
-        case .txRate: c.minTxRate = nil; c.maxTxRate = nil
-        }
-        return c
-    }
-}
-
-extension VFSettings {
-    /// These settings as a config that sets only `groups` (and only what was reported).
-    func asConfig(only groups: Set<VFSettingGroup>) -> VFConfig {
-        var c = VFConfig()
-        if groups.contains(.mac) { c.mac = mac }
-        if groups.contains(.vlan), let vlan {
-            c.vlan = vlan
-            c.qos = qos ?? .zero
-            c.vlanProto = vlan == VLANID.none ? nil : (vlanProto ?? .dot1Q)
-        }
-        if groups.contains(.spoofCheck) { c.spoofCheck = spoofCheck }
-        if groups.contains(.trust) { c.trust = trust }
-        if groups.contains(.rssQuery) { c.rssQuery = rssQuery }
-        if groups.contains(.linkState) { c.linkState = linkState }
-        if groups.contains(.txRate) {
-            c.minTxRate = minTxRate
-            c.maxTxRate = maxTxRate
-        }
-        return c
     }
 }
 

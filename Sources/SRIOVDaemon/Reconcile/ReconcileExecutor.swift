@@ -163,7 +163,7 @@ public struct ReconcileExecutor: Sendable {
                     return ReconcileResult(change: change, outcome: .skipped("in use (configured through the API)"))
                 }
                 let now = try await controller.bindDeclared(vf: vf.vf, to: choice)
-                if VFController.driverMatches(now, choice) {
+                if choice.isSatisfied(by: now) {
                     return ReconcileResult(change: change, outcome: .applied)
                 }
                 return ReconcileResult(change: change, outcome: .failed("bound to \(now ?? "no driver") after binding"))

@@ -104,9 +104,9 @@ public final class VFSettingsWriter {
     }
 
     /// Applies each attribute `config` sets to VF `vf` of the PF with
-    /// `pfIfindex`, each in its own request, in the order MAC, VLAN, spoof
-    /// check, trust, TX rate, link state. Returns one result per configured
-    /// attribute (none for an empty config).
+    /// `pfIfindex`, each in its own request, in `VFSettingGroup.sendingOrder`
+    /// (link state last). Returns one result per configured group (none for
+    /// an empty config).
     ///
     /// VLAN id, QoS and protocol are one kernel attribute, as are min and max
     /// TX rate: an unset part is sent as its default (QoS 0, 802.1Q, rate 0 =
@@ -116,10 +116,10 @@ public final class VFSettingsWriter {
         let changes = VFChange.changes(for: config)
         guard let index = UInt32(exactly: vf) else {
             return changes.map {
-                VFAttributeResult(attribute: $0.attribute, outcome: .failed(code: EINVAL, message: "VF index \(vf) is out of range"))
+                VFAttributeResult(group: $0.group, outcome: .failed(code: EINVAL, message: "VF index \(vf) is out of range"))
             }
         }
-        return changes.map { VFAttributeResult(attribute: $0.attribute, outcome: send($0, pfIfindex: pfIfindex, vf: index)) }
+        return changes.map { VFAttributeResult(group: $0.group, outcome: send($0, pfIfindex: pfIfindex, vf: index)) }
     }
 
     // MARK: One request

@@ -20,14 +20,6 @@ public struct VFLocation: Sendable, Hashable {
     }
 }
 
-/// The driver a VF is bound to, as the API names it.
-public enum VFDriverChoice: String, Sendable, Hashable, Codable, CaseIterable {
-    case vfio = "vfio-pci"
-    /// The kernel's own VF driver (igbvf, iavf, ...).
-    case host
-    case none
-}
-
 /// The host refused an operation before changing anything (a precondition:
 /// driver not loaded, IOMMU group not viable...). The API answers 409.
 public struct HostRefusal: Error, Sendable, CustomStringConvertible {
@@ -92,7 +84,3 @@ public typealias VFHost = VFReading & VFSettingsWriting & VFCountControl & VFDri
 /// The whole host port: what `KernelHost` and `FakeHost` implement.
 public typealias HostPort = InventorySource & VFHost
 
-extension VFConfig {
-    /// The attributes this config sets, in the order a writer sends them.
-    public var attributes: [VFAttribute] { VFChange.changes(for: self).map(\.attribute) }
-}

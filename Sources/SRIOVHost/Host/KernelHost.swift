@@ -101,7 +101,9 @@ public final class KernelHost: VFHost {
 
     public func write(_ config: VFConfig, to vf: VFLocation) async -> [VFAttributeResult] {
         func allFailed(_ error: any Error) -> [VFAttributeResult] {
-            config.attributes.map { VFAttributeResult(attribute: $0, outcome: .failed(code: -1, message: "\(error)")) }
+            VFSettingGroup.sendingOrder.filter(VFSettingGroup.groups(in: config).contains).map {
+                VFAttributeResult(group: $0, outcome: .failed(code: -1, message: "\(error)"))
+            }
         }
         let ifindex: Int32
         do {
