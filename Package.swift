@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C libraries, through pkg-config. Only SRIOVHost imports these.
@@ -59,6 +60,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]),
         // A small HTTP/1.1-over-Unix-socket client: sriovctl and the tests.
         .target(name: "SRIOVClient", dependencies: ["SRIOVCore"]),
@@ -91,6 +93,8 @@ let package = Package(
                 "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.

@@ -34,11 +34,10 @@ struct ControlRoutes<Context: RequestContext> {
             guard !config.isEmpty else {
                 throw APIError.invalid(ValidationError(field: "body", value: "", reason: "sets nothing; give at least one of \(Self.vfConfigKeys.sorted().joined(separator: ", "))"))
             }
-            let clock = ContinuousClock()
-            let start = clock.now
             let report = try await APIError.mapping { try await controller.configure(vf: vf, config) }
-            let elapsed = clock.now - start
-            return try await vfResponse(report, elapsed: elapsed)
+            // The durations sriovd_operation_duration_seconds and
+            // sriovd_host_duration_seconds recorded for this request.
+            return try await vfResponse(report, elapsed: report.duration)
         }
 
         router.post("/v1/vfs/{pciAddress}/restore") { _, context in

@@ -18,6 +18,9 @@ public final class AssignmentService: Sendable {
     let inventory: any InventorySource
     let configuration: @Sendable () -> SRIOVConfiguration
     let logger: Logger
+    /// The controller's: assignments and the VF changes made for them are one sequence.
+    let events: EventBus
+    let timers: OperationTimers
     private let allocation = KeyedLock<String>()
 
     public init(
@@ -29,6 +32,8 @@ public final class AssignmentService: Sendable {
         self.inventory = inventory
         self.configuration = configuration
         self.logger = logger
+        self.events = controller.events
+        self.timers = controller.timers
     }
 
     public enum Outcome: Sendable {
@@ -40,9 +45,11 @@ public final class AssignmentService: Sendable {
     // MARK: Assign
 
     public func assign(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
-        try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
-            try await assignAttributed(request)
-        }
+        try await timers.measure("assignment.create") { () throws(ControllerError) in
+            try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
+                try await assignAttributed(request)
+            }
+        }.value
     }
 
     private func assignAttributed(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
@@ -99,7 +106,7 @@ public final class AssignmentService: Sendable {
             throw (error as? ControllerError) ?? .hostFailure("\(error)")
         }
         let done = try await describe(key)
-        logger.info("VF assigned", metadata: .event(.assignmentCreated, meta(done, op: "assignment.create", [:])))
+        events.publish(.assignmentCreated(done), EventSubject(done))
         return .created(done)
     }
 
@@ -225,9 +232,11 @@ public final class AssignmentService: Sendable {
 
     /// Changes the live settings of an assignment (VLAN, QoS, rates, link state, spoof check, trust, RSS query).
     public func update(_ key: NICKey, _ change: VFConfig) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
-        try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
-            try await updateAttributed(key, change)
-        }
+        try await timers.measure("assignment.update") { () throws(ControllerError) in
+            try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+                try await updateAttributed(key, change)
+            }
+        }.value
     }
 
     private func updateAttributed(
@@ -255,16 +264,18 @@ public final class AssignmentService: Sendable {
             throw .hostFailure("recording \(key): \(error)")
         }
         let done = try await describe(key)
-        logger.info("assignment changed", metadata: .event(.assignmentChanged, meta(done, op: "assignment.update", [:])))
+        events.publish(.assignmentChanged(done), EventSubject(done))
         return (done, report)
     }
 
     /// Takes the VF back: its original settings restored, its previous
     /// driver back, and it is free.
     public func release(_ key: NICKey) async throws(ControllerError) -> Assignment {
-        try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
-            try await releaseAttributed(key)
-        }
+        try await timers.measure("assignment.release") { () throws(ControllerError) in
+            try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+                try await releaseAttributed(key)
+            }
+        }.value
     }
 
     private func releaseAttributed(_ key: NICKey) async throws(ControllerError) -> Assignment {
@@ -283,7 +294,7 @@ public final class AssignmentService: Sendable {
         try await finishRelease(assignment)
         var released = assignment
         released.state = .released
-        logger.info("VF released", metadata: .event(.assignmentReleased, meta(released, op: "assignment.release", [:])))
+        events.publish(.assignmentReleased(released), EventSubject(released))
         return released
     }
 

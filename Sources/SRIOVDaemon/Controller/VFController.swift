@@ -20,19 +20,23 @@ public final class VFController: Sendable {
     let verifyAttempts: Int
     let verifyInterval: Duration
 
-    /// Time the current operation spent in the host, for Server-Timing.
-    @TaskLocal static var hostTime: HostTimeAccumulator?
+    /// Where the changes made are published (and so journaled).
+    let events: EventBus
+    /// Times each operation (and its host calls) into swift-metrics.
+    let timers: OperationTimers
 
     private let vfLocks = KeyedLock<PCIAddress>()
     private let pfLocks = KeyedSharedLock<PCIAddress>()
 
     public init(
         host: any VFHost, store: StateStore, logger: Logger, numVFsTimeout: Duration = .seconds(120),
-        verifyAttempts: Int = 20, verifyInterval: Duration = .milliseconds(100)
+        verifyAttempts: Int = 20, verifyInterval: Duration = .milliseconds(100), events: EventBus? = nil
     ) {
         self.host = host
         self.store = store
         self.logger = logger
+        self.events = events ?? .journaling(to: logger)
+        self.timers = OperationTimers()
         self.numVFsTimeout = numVFsTimeout
         self.verifyAttempts = verifyAttempts
         self.verifyInterval = verifyInterval
@@ -67,6 +71,8 @@ public final class VFController: Sendable {
         public var settings: VFSettings
         /// Time spent in the host (netlink reads and writes) for this operation.
         public var hostTime: Duration = .zero
+        /// The whole operation, as `sriovd_operation_duration_seconds` recorded it.
+        public var duration: Duration = .zero
         public var failed: Bool { results.contains { $0.outcome == .failed } }
     }
 
@@ -96,28 +102,34 @@ public final class VFController: Sendable {
     }
 
     private func apply(_ config: VFConfig, to address: PCIAddress, mode: ApplyMode) async throws(ControllerError) -> VFReport {
-        do { try config.validate() } catch { throw .invalid(error) }
-        let clock = HostTimeAccumulator()
-        do {
-            return try await Self.$hostTime.withValue(clock) { () async throws -> VFReport in
-                try await self.serialize(vf: address) { (location) throws(ControllerError) in
-                    if mode == .declared, case let use = await self.use(of: address), !use.isDisjoint(with: [.configured, .assigned]) {
-                        throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")
-                    }
-                    let report = try await self.applyLocked(config, location, mode: mode, clock: clock)
-                    self.log(mode == .request ? "vf.configure" : "vf.declare", .vfConfigured, location, report)
-                    return report
+        let action: VFSettingsChange.Action = mode == .request ? .configure : .declare
+        return try await measured(action) { () throws(ControllerError) in
+            do throws(ValidationError) { try config.validate() } catch { throw .invalid(error) }
+            return try await self.serialize(vf: address) { (location) throws(ControllerError) in
+                if mode == .declared, case let use = await self.use(of: address), !use.isDisjoint(with: [.configured, .assigned]) {
+                    throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")
                 }
+                let report = try await self.applyLocked(config, location, mode: mode)
+                self.publish(action, location, report)
+                return report
             }
-        } catch let error as ControllerError {
-            throw error
-        } catch {
-            throw .hostFailure("\(error)")
         }
     }
 
+    /// Runs one VF settings operation as a timed operation; its report
+    /// carries the times recorded.
+    private func measured(
+        _ action: VFSettingsChange.Action, _ body: () async throws(ControllerError) -> VFReport
+    ) async throws(ControllerError) -> VFReport {
+        let measured = try await timers.measure(action.operation, result: { $0.failed ? .failure : .success }, body)
+        var report = measured.value
+        report.duration = measured.timing.duration
+        report.hostTime = measured.timing.hostTime
+        return report
+    }
+
     private func applyLocked(
-        _ config: VFConfig, _ location: VFLocation, mode: ApplyMode, clock: HostTimeAccumulator
+        _ config: VFConfig, _ location: VFLocation, mode: ApplyMode
     ) async throws(ControllerError) -> VFReport {
         let before = try await readSettings(location)
         var results: [VFSettingGroup: SettingResult] = [:]
@@ -149,7 +161,10 @@ public final class VFController: Sendable {
             if mode == .request, written.values.contains(where: { $0.outcome == .failed }) {
                 after = nil
                 let applied = written.filter { $0.value.outcome == .applied }.map(\.key)
-                let undone = Self.outcomes(await host.write(Self.writingBack(before, applied), to: location))
+                let undone = Self.outcomes(
+                    await OperationTiming.host("netlink.write") {
+                        await host.write(Self.writingBack(before, applied), to: location)
+                    })
                 for group in applied {
                     if case .applied = undone[group] {
                         results[group]?.outcome = .rolledBack
@@ -166,22 +181,22 @@ public final class VFController: Sendable {
         } else if let fresh = try? await readSettings(location) {
             settings = fresh
         }
-        return VFReport(
-            location: location, results: results.values.sorted { $0.setting < $1.setting },
-            settings: settings, hostTime: clock.total)
+        return VFReport(location: location, results: results.values.sorted { $0.setting < $1.setting }, settings: settings)
     }
 
     /// Puts back exactly the settings sriovd changed on this VF since it
     /// first touched it, and forgets the original once they are back.
     public func restore(vf address: PCIAddress) async throws(ControllerError) -> VFReport {
-        try await serialize(vf: address) { (location) throws(ControllerError) in
-            guard let original = try self.loadOriginal(address) else {
-                let settings = try await self.readSettings(location)
-                return VFReport(location: location, results: [], settings: settings)
+        try await measured(.restore) { () throws(ControllerError) in
+            try await self.serialize(vf: address) { (location) throws(ControllerError) in
+                guard let original = try self.loadOriginal(address) else {
+                    let settings = try await self.readSettings(location)
+                    return VFReport(location: location, results: [], settings: settings)
+                }
+                let report = try await self.restoreLocked(location, original)
+                self.publish(.restore, location, report)
+                return report
             }
-            let report = try await self.restoreLocked(location, original)
-            self.log("vf.restore", .vfRestored, location, report)
-            return report
         }
     }
 
@@ -193,19 +208,21 @@ public final class VFController: Sendable {
     /// `releasing`: the caller is releasing the VF's assignment, so its
     /// assignment row is expected.
     public func scrub(vf address: PCIAddress, releasing: Bool = false) async throws(ControllerError) -> VFReport {
-        try await serialize(vf: address) { (location) throws(ControllerError) in
-            if !releasing, await self.use(of: address).contains(.assigned) {
-                throw .conflict("\(address) is assigned to a VM NIC (or its assignment cannot be read); release it first")
+        try await measured(.scrub) { () throws(ControllerError) in
+            try await self.serialize(vf: address) { (location) throws(ControllerError) in
+                if !releasing, await self.use(of: address).contains(.assigned) {
+                    throw .conflict("\(address) is assigned to a VM NIC (or its assignment cannot be read); release it first")
+                }
+                let (written, _) = try await self.writeAndVerify(Self.scrubbed, to: location)
+                if !written.values.contains(where: { $0.outcome == .failed }) {
+                    try self.forgetOriginal(address)
+                }
+                let report = VFReport(
+                    location: location, results: written.values.sorted { $0.setting < $1.setting },
+                    settings: try await self.readSettings(location))
+                self.publish(.scrub, location, report)
+                return report
             }
-            let (written, _) = try await self.writeAndVerify(Self.scrubbed, to: location)
-            if !written.values.contains(where: { $0.outcome == .failed }) {
-                try self.forgetOriginal(address)
-            }
-            let report = VFReport(
-                location: location, results: written.values.sorted { $0.setting < $1.setting },
-                settings: try await self.readSettings(location))
-            self.log("vf.scrub", .vfScrubbed, location, report)
-            return report
         }
     }
 
@@ -232,6 +249,12 @@ public final class VFController: Sendable {
     }
 
     private func bind(vf address: PCIAddress, to choice: VFDriverChoice, declared: Bool) async throws(ControllerError) -> String? {
+        try await timers.measure("vf.bind") { () throws(ControllerError) in
+            try await self.bindMeasured(vf: address, to: choice, declared: declared)
+        }.value
+    }
+
+    private func bindMeasured(vf address: PCIAddress, to choice: VFDriverChoice, declared: Bool) async throws(ControllerError) -> String? {
         try await serialize(vf: address) { (location) throws(ControllerError) in
             if declared, !(await self.use(of: address)).isDisjoint(with: [.configured, .assigned]) {
                 throw .conflict("\(address) is in use (configured through the API); the configuration file does not rebind it")
@@ -253,14 +276,7 @@ public final class VFController: Sendable {
                 throw .hostFailure("binding \(address) to \(choice.rawValue): \(error)")
             }
             let now = await self.host.driver(of: address)
-            self.logger.info(
-                "VF driver changed",
-                metadata: .event(
-                    .vfBound,
-                    [
-                        "op": "vf.bind", "pf": "\(location.pf)", "vf": "\(address)", "vfIndex": "\(location.index)",
-                        "driver": "\(now ?? "none")", "previousDriver": "\(current ?? "none")",
-                    ]))
+            self.events.publish(.vfBound(driver: now, previous: current), EventSubject(location))
             return now
         }
     }
@@ -271,6 +287,12 @@ public final class VFController: Sendable {
     /// before any driver binds). Lowering the count refuses while a VF that
     /// would go is in use (configured by sriovd, or bound to vfio-pci), unless `force`.
     public func setNumVFs(pf: PCIAddress, count: Int?, driversAutoprobe: Bool?, force: Bool) async throws(ControllerError) {
+        _ = try await timers.measure("pf.numvfs") { () throws(ControllerError) in
+            try await self.setNumVFsMeasured(pf: pf, count: count, driversAutoprobe: driversAutoprobe, force: force)
+        }
+    }
+
+    private func setNumVFsMeasured(pf: PCIAddress, count: Int?, driversAutoprobe: Bool?, force: Bool) async throws(ControllerError) {
         guard let total = await host.totalVFs(pf: pf) else {
             throw .notFound("no SR-IOV physical function at \(pf)")
         }
@@ -307,9 +329,7 @@ public final class VFController: Sendable {
                 throw .hostFailure("setting sriov_numvfs of \(pf) to \(count): \(error)")
             }
             for vf in leaving { try? self.store.forgetOriginal(of: vf.address) }
-            self.logger.info(
-                "VF count changed",
-                metadata: .event(.pfNumVFs, ["op": "pf.numvfs", "pf": "\(pf)", "numVFs": "\(count)", "previous": "\(current)"]))
+            self.events.publish(.pfNumVFs(count: count, previous: current), EventSubject(pf: pf))
         }
     }
 
@@ -419,10 +439,8 @@ public final class VFController: Sendable {
     }
 
     private func readSettings(_ location: VFLocation) async throws(ControllerError) -> VFSettings {
-        let start = ContinuousClock.now
-        defer { Self.hostTime?.add(ContinuousClock.now - start) }
         do {
-            return try await host.settings(of: location)
+            return try await OperationTiming.host("netlink.read") { try await host.settings(of: location) }
         } catch {
             throw .hostFailure("reading the settings of VF \(location.index) of \(location.pf): \(error)")
         }
@@ -474,9 +492,7 @@ public final class VFController: Sendable {
     private func writeAndVerify(
         _ config: VFConfig, to location: VFLocation
     ) async throws(ControllerError) -> (results: [VFSettingGroup: SettingResult], lastRead: VFSettings?) {
-        let start = ContinuousClock.now
-        let outcomes = Self.outcomes(await host.write(config, to: location))
-        Self.hostTime?.add(ContinuousClock.now - start)
+        let outcomes = Self.outcomes(await OperationTiming.host("netlink.write") { await host.write(config, to: location) })
         var results: [VFSettingGroup: SettingResult] = [:]
         var pending: Set<VFSettingGroup> = []
         for (group, outcome) in outcomes {
@@ -521,27 +537,8 @@ public final class VFController: Sendable {
         return config
     }
 
-    /// One record per change: what was asked (`op`), each setting's outcome,
-    /// and, when it succeeded, the event's MESSAGE_ID.
-    private func log(_ op: String, _ event: MessageID, _ location: VFLocation, _ report: VFReport) {
-        let summary = report.results.map { "\($0.setting.rawValue)=\($0.outcome.rawValue)" }.joined(separator: ",")
-        var fields: Logger.Metadata = [
-            "op": "\(op)", "pf": "\(location.pf)", "vf": "\(location.vf)", "vfIndex": "\(location.index)",
-            "results": "\(summary)",
-        ]
-        if report.failed {
-            fields.merge(OperationContext.metadata) { own, _ in own }
-            logger.error("VF change failed", metadata: fields)
-            return
-        }
-        logger.info("VF changed", metadata: .event(event, fields))
+    /// One event per change: what was asked and each setting's outcome.
+    private func publish(_ action: VFSettingsChange.Action, _ location: VFLocation, _ report: VFReport) {
+        events.publish(.vfSettings(VFSettingsChange(action: action, results: report.results)), EventSubject(location))
     }
-}
-
-/// Sums durations from one operation's host calls.
-public final class HostTimeAccumulator: Sendable {
-    private let total_ = Mutex<Duration>(.zero)
-
-    func add(_ d: Duration) { total_.withLock { $0 += d } }
-    var total: Duration { total_.withLock { $0 } }
 }
