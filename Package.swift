@@ -34,6 +34,9 @@ let package = Package(
 
         // Domain values: parsed once at the edge, no I/O.
         .target(name: "SRIOVCore"),
+        // The API's request and response bodies, defined once for the daemon
+        // and the client. Needs no more than FoundationEssentials.
+        .target(name: "SRIOVAPI", dependencies: ["SRIOVCore"]),
         // The kernel boundary: sysfs, netlink, libpci, systemd.
         .target(
             name: "SRIOVHost",
@@ -51,7 +54,7 @@ let package = Package(
         .target(
             name: "SRIOVDaemon",
             dependencies: [
-                "SRIOVCore", "SRIOVHost",
+                "SRIOVCore", "SRIOVHost", "SRIOVAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -62,8 +65,16 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
-        // A small HTTP/1.1-over-Unix-socket client: sriovctl and the tests.
-        .target(name: "SRIOVClient", dependencies: ["SRIOVCore"]),
+        // The API's client over the Unix socket, HTTP/1.1 by NIO's codec:
+        // sriovctl and the tests.
+        .target(
+            name: "SRIOVClient",
+            dependencies: [
+                "SRIOVCore", "SRIOVAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .executableTarget(
             name: "sriovd",
             dependencies: [
@@ -86,11 +97,18 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
-        .testTarget(name: "SRIOVClientTests", dependencies: ["SRIOVClient", "SRIOVCore"]),
+        .testTarget(
+            name: "SRIOVClientTests",
+            dependencies: [
+                "SRIOVClient", "SRIOVCore", "SRIOVAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "SRIOVDaemonTests",
             dependencies: [
-                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting",
+                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting", "SRIOVAPI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

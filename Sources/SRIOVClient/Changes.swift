@@ -1,3 +1,4 @@
+import SRIOVAPI
 import SRIOVCore
 
 /// The bodies of the API's write requests, built from typed values, and the
@@ -16,52 +17,9 @@ extension SRIOVClient {
     }
 
     /// `PUT /v1/pfs/{pci}`: a PF's VF count and/or `sriov_drivers_autoprobe`.
-    /// Only what is set is sent; `force` only when it is true.
-    public struct PFChange: Hashable, Sendable, Encodable {
-        public var numVFs: Int?
-        public var driversAutoprobe: Bool?
-        /// Lower the VF count even when a VF that would go is in use.
-        public var force: Bool
-
-        public init(numVFs: Int? = nil, driversAutoprobe: Bool? = nil, force: Bool = false) {
-            self.numVFs = numVFs
-            self.driversAutoprobe = driversAutoprobe
-            self.force = force
-        }
-
-        /// Parses `sriovctl pf set`'s options. Refuses a change that sets
-        /// nothing, a negative count, and `--force` without `--num-vfs`.
-        /// Whether the count fits the PF's `sriov_totalvfs` is the daemon's to say.
-        public init(numVFs: String?, autoprobe: String?, force: Bool) throws(UsageError) {
-            guard numVFs != nil || autoprobe != nil else {
-                throw UsageError("nothing to change: give --num-vfs and/or --autoprobe")
-            }
-            guard !force || numVFs != nil else {
-                throw UsageError("--force only matters with --num-vfs: it lets a lower count remove VFs in use")
-            }
-            do throws(ValidationError) {
-                self.numVFs = try numVFs.map { text throws(ValidationError) in
-                    try OptionText.integer(
-                        text, field: "--num-vfs", in: 0...Int(Int32.max), expected: "a VF count, 0 or more")
-                }
-                self.driversAutoprobe = try autoprobe.map { text throws(ValidationError) in
-                    try OptionText.onOff(text, field: "--autoprobe")
-                }
-            } catch {
-                throw UsageError(error)
-            }
-            self.force = force
-        }
-
-        enum CodingKeys: String, CodingKey { case numVFs, driversAutoprobe, force }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encodeIfPresent(numVFs, forKey: .numVFs)
-            try c.encodeIfPresent(driversAutoprobe, forKey: .driversAutoprobe)
-            if force { try c.encode(true, forKey: .force) }
-        }
-    }
+    public typealias PFChange = SRIOVAPI.PFChange
+    /// The driver a VF is bound to, as `POST /v1/vfs/{pci}/driver` names it.
+    public typealias VFDriver = VFDriverChoice
 
     /// `PATCH /v1/vfs/{pci}`: the VF settings to change. A nil field is left
     /// alone, and is not sent.
@@ -175,9 +133,33 @@ extension SRIOVClient {
             static let names: [(field: String, option: String)] = VFSettingField.all.map { ($0.key, $0.option) }
         }
     }
+}
 
-    struct DriverChange: Encodable {
-        var driver: VFDriverChoice
+extension SRIOVAPI.PFChange {
+    /// Parses `sriovctl pf set`'s options. Refuses a change that sets
+    /// nothing, a negative count, and `--force` without `--num-vfs`.
+    /// Whether the count fits the PF's `sriov_totalvfs` is the daemon's to say.
+    public init(numVFs: String?, autoprobe: String?, force: Bool) throws(SRIOVClient.UsageError) {
+        guard numVFs != nil || autoprobe != nil else {
+            throw SRIOVClient.UsageError("nothing to change: give --num-vfs and/or --autoprobe")
+        }
+        guard !force || numVFs != nil else {
+            throw SRIOVClient.UsageError(
+                "--force only matters with --num-vfs: it lets a lower count remove VFs in use")
+        }
+        do throws(ValidationError) {
+            self.init(
+                numVFs: try numVFs.map { text throws(ValidationError) in
+                    try OptionText.integer(
+                        text, field: "--num-vfs", in: 0...Int(Int32.max), expected: "a VF count, 0 or more")
+                },
+                driversAutoprobe: try autoprobe.map { text throws(ValidationError) in
+                    try OptionText.onOff(text, field: "--autoprobe")
+                },
+                force: force)
+        } catch {
+            throw SRIOVClient.UsageError(error)
+        }
     }
 }
 

@@ -52,7 +52,7 @@ struct AssignCommand: AsyncParsableCommand {
             if options.json {
                 print(try response.prettyPrintedJSON())
                 if case .existing = outcome {
-                    writeToStandardError("note: \(request.key) already had this assignment; nothing was changed")
+                    writeToStandardError("note: \(request.vm)/\(request.nic) already had this assignment; nothing was changed")
                 }
             } else {
                 print(AssignmentText.assigned(outcome), terminator: "")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 import Testing

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 import Synchronization
@@ -229,8 +230,11 @@ import Glibc
                 setting: VFSettingGroup.allCases[i % VFSettingGroup.allCases.count], outcome: outcome,
                 detail: i.isMultiple(of: 2) ? nil : "Operation not supported")
         }
-        try schema("AssignmentChangeResponse", AssignmentChangeResponse(assignment: everything, results: results))
-        try schema("VFChangeResponse", VFChangeResponse(vf: VirtualFunction(index: 0, pciAddress: vf, pf: pf, settings: full), results: results))
+        let apiResults = results.map(SettingResult.init)
+        try schema("AssignmentChangeResponse", AssignmentChangeResponse(assignment: everything, results: apiResults))
+        try schema(
+            "VFChangeResponse",
+            VFChangeResponse(vf: VirtualFunction(index: 0, pciAddress: vf, pf: pf, settings: full), results: apiResults))
         try schema("Problem", APIError.invalid(ValidationError(field: "vlan", value: "4095", reason: "is outside")).problem)
         for error in [
             APIError.notFound("x"), .conflict("x"), .forbidden("x"), .payloadTooLarge(limit: 1), .unsupportedMediaType("x"),
