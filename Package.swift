@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.0"),
     ],
     targets: [
@@ -34,19 +35,27 @@ let package = Package(
 
         // Domain values: parsed once at the edge, no I/O.
         .target(name: "SRIOVCore"),
+        // The API's request and response bodies, defined once for the daemon
+        // and the client. Needs no more than FoundationEssentials.
+        .target(name: "SRIOVAPI", dependencies: ["SRIOVCore"]),
         // The kernel boundary: sysfs, netlink, libpci, systemd.
         .target(
             name: "SRIOVHost",
             dependencies: [
                 "SRIOVCore", "CNetlink", "CSystemd", "CPCI", "CSRIOVShim",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
+        // The host port in memory (`FakeHost`): the one fake of the kernel
+        // boundary every test suite uses; the contract suite checks it
+        // against the real igb driver.
+        .target(name: "SRIOVHostTesting", dependencies: ["SRIOVHost", "SRIOVCore"]),
         // The daemon: API, services, configuration, logging.
         .target(
             name: "SRIOVDaemon",
             dependencies: [
-                "SRIOVCore", "SRIOVHost",
+                "SRIOVCore", "SRIOVHost", "SRIOVAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -55,6 +64,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
+        // The API's client over the Unix socket, HTTP/1.1 by NIO's codec:
+        // sriovctl and the tests.
+        .target(
+            name: "SRIOVClient",
+            dependencies: [
+                "SRIOVCore", "SRIOVAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         // Hypervisor adapters for failover: QEMU's monitor (QMP), a hook command.
         .target(
@@ -65,8 +85,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]),
-        // A small HTTP/1.1-over-Unix-socket client: sriovctl and the tests.
-        .target(name: "SRIOVClient", dependencies: ["SRIOVCore"]),
         .executableTarget(
             name: "sriovd",
             dependencies: [
@@ -82,21 +100,36 @@ let package = Package(
             ]),
 
         .testTarget(name: "SRIOVCoreTests", dependencies: ["SRIOVCore"]),
-        .testTarget(name: "SRIOVHostTests", dependencies: ["SRIOVHost", "SRIOVCore"]),
-        .testTarget(name: "SRIOVClientTests", dependencies: ["SRIOVClient", "SRIOVCore"]),
+        .testTarget(
+            name: "SRIOVHostTests",
+            dependencies: [
+                "SRIOVHost", "SRIOVCore", "SRIOVHostTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "SRIOVClientTests",
+            dependencies: [
+                "SRIOVClient", "SRIOVCore", "SRIOVAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "SRIOVDaemonTests",
             dependencies: [
-                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost",
+                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting", "SRIOVAPI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         // QMP against a real QEMU process with a Linux guest (needs
         // qemu-system-x86_64, a kernel in /boot and busybox-static).
         .testTarget(name: "SRIOVHypervisorTests", dependencies: ["SRIOVHypervisor", "SRIOVCore"]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.
-        .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon"], exclude: ["Scenarios"]),
+        .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon", "SRIOVHost"], exclude: ["Scenarios"]),
     ],
     swiftLanguageModes: [.v6]
 )

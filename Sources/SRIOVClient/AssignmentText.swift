@@ -106,21 +106,8 @@ public enum AssignmentText {
 
     /// The settings asked for, as (name, value), in `--help`'s order.
     static func settingRows(_ c: VFConfig) -> [(String, String)] {
-        var rows: [(String, String)] = []
-        if let mac = c.mac { rows.append(("MAC", mac.description)) }
-        if let vlan = c.vlan { rows.append(("VLAN", vlan == VLANID.none ? "0 (untagged)" : vlan.description)) }
-        if let qos = c.qos { rows.append(("QoS", qos.description)) }
-        if let proto = c.vlanProto { rows.append(("VLAN protocol", proto.description)) }
-        if let spoofCheck = c.spoofCheck { rows.append(("Spoof check", InventoryText.onOff(spoofCheck))) }
-        if let trust = c.trust { rows.append(("Trust", InventoryText.onOff(trust))) }
-        if let linkState = c.linkState { rows.append(("Link state", linkState.description)) }
-        if let rate = c.minTxRate { rows.append(("Min TX rate", mbps(rate, zero: "none"))) }
-        if let rate = c.maxTxRate { rows.append(("Max TX rate", mbps(rate, zero: "no limit"))) }
-        if let rssQuery = c.rssQuery { rows.append(("RSS query", InventoryText.onOff(rssQuery))) }
-        return rows
+        VFSettingField.all.compactMap { field in field.displayText(in: c).map { (field.label, $0) } }
     }
-
-    static func mbps(_ rate: UInt32, zero: String) -> String { rate == 0 ? "0 (\(zero))" : "\(rate) Mbit/s" }
 
     /// ISO 8601 in UTC, as the daemon writes it: "2025-03-01T12:00:00Z".
     static func timestamp(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle()) }

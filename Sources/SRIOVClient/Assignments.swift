@@ -1,3 +1,4 @@
+import SRIOVAPI
 import SRIOVCore
 
 #if canImport(FoundationEssentials)
@@ -36,102 +37,7 @@ extension SRIOVClient {
 
     /// `POST /v1/assignments`: a VF for a VM NIC, from a pool or a PF, with
     /// the driver to hand it over with and the settings to give it.
-    public struct AssignmentRequest: Hashable, Sendable, Encodable {
-        /// Where the VF comes from.
-        public enum Source: Hashable, Sendable {
-            case pool(String)
-            case pf(PCIAddress)
-        }
-
-        public var key: NICKey
-        public var source: Source
-        /// Prefer VFs of PFs on this NUMA node.
-        public var numaNode: Int?
-        public var driver: AssignmentDriver
-        public var settings: VFChange
-
-        public init(
-            key: NICKey, source: Source, numaNode: Int? = nil, driver: AssignmentDriver = .vfio,
-            settings: VFChange
-        ) {
-            self.key = key
-            self.source = source
-            self.numaNode = numaNode
-            self.driver = driver
-            self.settings = settings
-        }
-
-        /// Parses `sriovctl assign`'s arguments; refusals name the argument or
-        /// option. The settings are parsed and checked as `sriovctl vf set`'s
-        /// are, but may all be left out.
-        public init(parsing options: Options) throws(UsageError) {
-            do throws(ValidationError) {
-                key = try NICKey(vm: options.vm, nic: options.nic)
-                switch (options.pool, options.pf) {
-                case (nil, nil):
-                    throw ValidationError(
-                        field: "--pool", value: "", reason: "or --pf is required: say where the VF comes from")
-                case (.some, .some):
-                    throw ValidationError(
-                        field: "--pf", value: options.pf ?? "", reason: "cannot be given with --pool; give one of them")
-                case (let pool?, nil):
-                    source = .pool(try PoolName.checked(pool, field: "--pool"))
-                case (nil, let pf?):
-                    source = .pf(try PCIAddress.parse(pf, field: "--pf"))
-                }
-                numaNode = try options.numaNode.map { text throws(ValidationError) in
-                    try OptionText.integer(
-                        text, field: "--numa-node", in: 0...Int(Int32.max), expected: "a NUMA node number, 0 or more")
-                }
-                driver = try options.driver.map { text throws(ValidationError) in
-                    try AssignmentDriver.parse(text, field: "--driver")
-                } ?? .vfio
-            } catch {
-                throw UsageError(error)
-            }
-            settings = try VFChange(checking: options.settings.parsed())
-        }
-
-        /// `sriovctl assign`'s arguments as typed, before parsing. nil: not given.
-        public struct Options: Hashable, Sendable {
-            public var vm: String
-            public var nic: String
-            public var pool: String?
-            public var pf: String?
-            public var numaNode: String?
-            public var driver: String?
-            public var settings: VFChange.Options
-
-            public init(
-                vm: String, nic: String, pool: String? = nil, pf: String? = nil, numaNode: String? = nil,
-                driver: String? = nil, settings: VFChange.Options = .init()
-            ) {
-                self.vm = vm
-                self.nic = nic
-                self.pool = pool
-                self.pf = pf
-                self.numaNode = numaNode
-                self.driver = driver
-                self.settings = settings
-            }
-        }
-
-        enum CodingKeys: String, CodingKey { case vm, nic, pool, pf, numaNode, driver }
-
-        /// One flat object, as the daemon reads it: the settings beside vm, nic...
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(key.vm, forKey: .vm)
-            try c.encode(key.nic, forKey: .nic)
-            switch source {
-            case .pool(let pool): try c.encode(pool, forKey: .pool)
-            case .pf(let pf): try c.encode(pf, forKey: .pf)
-            }
-            try c.encodeIfPresent(numaNode, forKey: .numaNode)
-            try c.encode(driver, forKey: .driver)
-            try settings.encode(to: encoder)
-        }
-    }
+    public typealias AssignmentRequest = SRIOVAPI.AssignmentRequest
 
     /// `PATCH /v1/assignments/{vm}/{nic}`: the live settings of an assigned
     /// VF. The MAC is not one: it is the VM's, given when it is assigned.
@@ -139,14 +45,14 @@ extension SRIOVClient {
         public let config: VFConfig
 
         /// The options `sriovctl assignment set` takes, in `--help`'s order.
-        static let optionNames = VFChange.Options.names.filter { $0.field != "mac" }.map(\.option)
+        static let optionNames = VFSettingField.all.filter(\.group.changesLive).map(\.option)
 
         /// Parses `sriovctl assignment set`'s options as `vf set`'s are. What
         /// depends on the assignment's current settings (`--qos` alone keeps
         /// its VLAN; `--min-tx-rate` alone is checked against its maximum)
         /// is the daemon's to check.
         public init(parsing options: VFChange.Options) throws(UsageError) {
-            guard options.mac == nil else {
+            guard options[.named("mac")!] == nil else {
                 throw UsageError(
                     "--mac cannot be changed on an assigned VF: the MAC is given with sriovctl assign; "
                         + "release the NIC and assign it again")
@@ -170,21 +76,95 @@ extension SRIOVClient {
 
     /// The answer to `PATCH /v1/assignments/{vm}/{nic}`: the assignment
     /// afterwards and what happened to each setting group.
-    public struct AssignmentChangeReport: Hashable, Sendable, Decodable {
-        public var assignment: Assignment
-        public var results: [SettingResult]
+    public typealias AssignmentChangeReport = SRIOVAPI.AssignmentChangeResponse
+}
 
-        public init(assignment: Assignment, results: [SettingResult]) {
-            self.assignment = assignment
-            self.results = results
-        }
+extension SRIOVAPI.AssignmentChangeResponse {
+    /// As a VF change report, for `ResultsText`.
+    public var vfChangeReport: SRIOVClient.VFChangeReport { .init(vf: nil, results: results) }
+}
 
-        /// As a VF change report, for `ResultsText`.
-        public var vfChangeReport: VFChangeReport { VFChangeReport(vf: nil, results: results) }
+extension SRIOVAPI.AssignmentRequest {
+    /// Where the VF comes from.
+    public enum Source: Hashable, Sendable {
+        case pool(String)
+        case pf(PCIAddress)
     }
 
-    struct AssignmentList: Decodable {
-        var assignments: [Assignment]
+    /// The pool or PF asked for; nil unless exactly one of them is.
+    public var source: Source? {
+        switch (pool, pf) {
+        case (let pool?, nil): .pool(pool)
+        case (nil, let pf?): .pf(pf)
+        default: nil
+        }
+    }
+
+    /// Parses `sriovctl assign`'s arguments; refusals name the argument or
+    /// option. The settings are parsed and checked as `sriovctl vf set`'s
+    /// are, but may all be left out.
+    public init(parsing options: Options) throws(SRIOVClient.UsageError) {
+        let key: NICKey
+        let source: Source
+        let numaNode: Int?
+        let driver: AssignmentDriver
+        do throws(ValidationError) {
+            key = try NICKey(vm: options.vm, nic: options.nic)
+            switch (options.pool, options.pf) {
+            case (nil, nil):
+                throw ValidationError(
+                    field: "--pool", value: "", reason: "or --pf is required: say where the VF comes from")
+            case (.some, .some):
+                throw ValidationError(
+                    field: "--pf", value: options.pf ?? "", reason: "cannot be given with --pool; give one of them")
+            case (let pool?, nil):
+                source = .pool(try PoolName.checked(pool, field: "--pool"))
+            case (nil, let pf?):
+                source = .pf(try PCIAddress.parse(pf, field: "--pf"))
+            }
+            numaNode = try options.numaNode.map { text throws(ValidationError) in
+                try OptionText.integer(
+                    text, field: "--numa-node", in: 0...Int(Int32.max), expected: "a NUMA node number, 0 or more")
+            }
+            driver = try options.driver.map { text throws(ValidationError) in
+                try AssignmentDriver.parse(text, field: "--driver")
+            } ?? .vfio
+        } catch {
+            throw SRIOVClient.UsageError(error)
+        }
+        let settings = try SRIOVClient.VFChange(checking: options.settings.parsed())
+        var pool: String?
+        var pf: PCIAddress?
+        switch source {
+        case .pool(let name): pool = name
+        case .pf(let address): pf = address
+        }
+        self.init(
+            vm: key.vm, nic: key.nic, pool: pool, pf: pf, numaNode: numaNode, driver: driver, config: settings.config)
+    }
+
+    /// `sriovctl assign`'s arguments as typed, before parsing. nil: not given.
+    public struct Options: Hashable, Sendable {
+        public var vm: String
+        public var nic: String
+        public var pool: String?
+        public var pf: String?
+        public var numaNode: String?
+        public var driver: String?
+        public var settings: SRIOVClient.VFChange.Options
+
+        public init(
+            vm: String, nic: String, pool: String? = nil, pf: String? = nil, numaNode: String? = nil,
+            driver: String? = nil, settings: SRIOVClient.VFChange.Options = .init()
+        ) {
+            self.vm = vm
+            self.nic = nic
+            self.pool = pool
+            self.pf = pf
+            self.numaNode = numaNode
+            self.driver = driver
+            self.settings = settings
+        }
     }
 }
 

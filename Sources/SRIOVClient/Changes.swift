@@ -1,3 +1,4 @@
+import SRIOVAPI
 import SRIOVCore
 
 /// The bodies of the API's write requests, built from typed values, and the
@@ -16,52 +17,9 @@ extension SRIOVClient {
     }
 
     /// `PUT /v1/pfs/{pci}`: a PF's VF count and/or `sriov_drivers_autoprobe`.
-    /// Only what is set is sent; `force` only when it is true.
-    public struct PFChange: Hashable, Sendable, Encodable {
-        public var numVFs: Int?
-        public var driversAutoprobe: Bool?
-        /// Lower the VF count even when a VF that would go is in use.
-        public var force: Bool
-
-        public init(numVFs: Int? = nil, driversAutoprobe: Bool? = nil, force: Bool = false) {
-            self.numVFs = numVFs
-            self.driversAutoprobe = driversAutoprobe
-            self.force = force
-        }
-
-        /// Parses `sriovctl pf set`'s options. Refuses a change that sets
-        /// nothing, a negative count, and `--force` without `--num-vfs`.
-        /// Whether the count fits the PF's `sriov_totalvfs` is the daemon's to say.
-        public init(numVFs: String?, autoprobe: String?, force: Bool) throws(UsageError) {
-            guard numVFs != nil || autoprobe != nil else {
-                throw UsageError("nothing to change: give --num-vfs and/or --autoprobe")
-            }
-            guard !force || numVFs != nil else {
-                throw UsageError("--force only matters with --num-vfs: it lets a lower count remove VFs in use")
-            }
-            do throws(ValidationError) {
-                self.numVFs = try numVFs.map { text throws(ValidationError) in
-                    try OptionText.integer(
-                        text, field: "--num-vfs", in: 0...Int(Int32.max), expected: "a VF count, 0 or more")
-                }
-                self.driversAutoprobe = try autoprobe.map { text throws(ValidationError) in
-                    try OptionText.onOff(text, field: "--autoprobe")
-                }
-            } catch {
-                throw UsageError(error)
-            }
-            self.force = force
-        }
-
-        enum CodingKeys: String, CodingKey { case numVFs, driversAutoprobe, force }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encodeIfPresent(numVFs, forKey: .numVFs)
-            try c.encodeIfPresent(driversAutoprobe, forKey: .driversAutoprobe)
-            if force { try c.encode(true, forKey: .force) }
-        }
-    }
+    public typealias PFChange = SRIOVAPI.PFChange
+    /// The driver a VF is bound to, as `POST /v1/vfs/{pci}/driver` names it.
+    public typealias VFDriver = VFDriverChoice
 
     /// `PATCH /v1/vfs/{pci}`: the VF settings to change. A nil field is left
     /// alone, and is not sent.
@@ -100,37 +58,39 @@ extension SRIOVClient {
 
         public func encode(to encoder: any Encoder) throws { try config.encode(to: encoder) }
 
-        /// `sriovctl vf set`'s options as typed, before parsing. nil: not given.
+        /// `sriovctl vf set`'s options as typed, before parsing: the text given
+        /// for each setting field (`VFSettingField.option`); absent: not given.
         public struct Options: Hashable, Sendable {
-            public var mac: String?
-            public var vlan: String?
-            public var qos: String?
-            public var vlanProto: String?
-            public var spoofCheck: String?
-            public var trust: String?
-            public var linkState: String?
-            public var minTxRate: String?
-            public var maxTxRate: String?
-            public var rssQuery: String?
+            private var texts: [String: String] = [:]
 
+            /// The text given, by field name (`VFSettingField.key`).
+            public init(byKey texts: [String: String?] = [:]) {
+                for (key, text) in texts {
+                    guard let field = VFSettingField.named(key) else { preconditionFailure("no VF setting \(key)") }
+                    self[field] = text
+                }
+            }
+
+            /// By field name, for the settings this version knows.
             public init(
                 mac: String? = nil, vlan: String? = nil, qos: String? = nil, vlanProto: String? = nil,
                 spoofCheck: String? = nil, trust: String? = nil, linkState: String? = nil, minTxRate: String? = nil,
                 maxTxRate: String? = nil, rssQuery: String? = nil
             ) {
-                self.mac = mac
-                self.vlan = vlan
-                self.qos = qos
-                self.vlanProto = vlanProto
-                self.spoofCheck = spoofCheck
-                self.trust = trust
-                self.linkState = linkState
-                self.minTxRate = minTxRate
-                self.maxTxRate = maxTxRate
-                self.rssQuery = rssQuery
+                self.init(byKey: [
+                    "mac": mac, "vlan": vlan, "qos": qos, "vlanProto": vlanProto, "spoofCheck": spoofCheck,
+                    "trust": trust, "linkState": linkState, "minTxRate": minTxRate, "maxTxRate": maxTxRate,
+                    "rssQuery": rssQuery,
+                ])
             }
 
-            public var isEmpty: Bool { self == Options() }
+            /// The text given for `field`'s option.
+            public subscript(field: VFSettingField) -> String? {
+                get { texts[field.key] }
+                set { texts[field.key] = newValue }
+            }
+
+            public var isEmpty: Bool { texts.isEmpty }
 
             /// Each option given, parsed to its SRIOVCore type; refusals name
             /// the option. Combinations (QoS needs a VLAN...) are not checked
@@ -138,37 +98,8 @@ extension SRIOVClient {
             func parsed() throws(UsageError) -> VFConfig {
                 var config = VFConfig()
                 do throws(ValidationError) {
-                    config.mac = try mac.map { text throws(ValidationError) in
-                        try MACAddress.parse(text, field: "--mac")
-                    }
-                    config.vlan = try vlan.map { text throws(ValidationError) in
-                        try VLANID(
-                            OptionText.integer(text, field: "--vlan", expected: "a VLAN id 0-4094"), field: "--vlan")
-                    }
-                    config.qos = try qos.map { text throws(ValidationError) in
-                        try VLANQoS(
-                            OptionText.integer(text, field: "--qos", expected: "a priority 0-7"), field: "--qos")
-                    }
-                    config.vlanProto = try vlanProto.map { text throws(ValidationError) in
-                        try VLANProtocol.parse(text, field: "--vlan-proto")
-                    }
-                    config.spoofCheck = try spoofCheck.map { text throws(ValidationError) in
-                        try OptionText.onOff(text, field: "--spoof-check")
-                    }
-                    config.trust = try trust.map { text throws(ValidationError) in
-                        try OptionText.onOff(text, field: "--trust")
-                    }
-                    config.linkState = try linkState.map { text throws(ValidationError) in
-                        try VFLinkState.parse(text, field: "--link-state")
-                    }
-                    config.minTxRate = try minTxRate.map { text throws(ValidationError) in
-                        try OptionText.rate(text, field: "--min-tx-rate")
-                    }
-                    config.maxTxRate = try maxTxRate.map { text throws(ValidationError) in
-                        try OptionText.rate(text, field: "--max-tx-rate")
-                    }
-                    config.rssQuery = try rssQuery.map { text throws(ValidationError) in
-                        try OptionText.onOff(text, field: "--rss-query")
+                    for field in VFSettingField.all {
+                        if let text = self[field] { try field.set(.text(text), field: field.option, in: &config) }
                     }
                 } catch {
                     throw UsageError(Self.namingOptions(error))
@@ -199,36 +130,36 @@ extension SRIOVClient {
             }
 
             /// Each API field with the option that sets it, in the order `--help` lists them.
-            static let names: [(field: String, option: String)] = [
-                ("mac", "--mac"), ("vlan", "--vlan"), ("qos", "--qos"), ("vlanProto", "--vlan-proto"),
-                ("spoofCheck", "--spoof-check"), ("trust", "--trust"), ("linkState", "--link-state"),
-                ("minTxRate", "--min-tx-rate"), ("maxTxRate", "--max-tx-rate"), ("rssQuery", "--rss-query"),
-            ]
+            static let names: [(field: String, option: String)] = VFSettingField.all.map { ($0.key, $0.option) }
         }
     }
+}
 
-    /// The driver a VF is bound to, as `POST /v1/vfs/{pci}/driver` names it.
-    public enum VFDriver: String, Hashable, Sendable, CaseIterable, Codable, TextParsable, CustomStringConvertible {
-        /// For passing the VF to a VM.
-        case vfio = "vfio-pci"
-        /// The kernel's own VF driver (igbvf, iavf, ...).
-        case host
-        /// No driver.
-        case none
-
-        public static func parse(_ text: String, field: String) throws(ValidationError) -> VFDriver {
-            guard let driver = VFDriver(rawValue: text.lowercased()) else {
-                throw ValidationError(
-                    field: field, value: text, reason: "is not a driver choice; use \"vfio-pci\", \"host\" or \"none\"")
-            }
-            return driver
+extension SRIOVAPI.PFChange {
+    /// Parses `sriovctl pf set`'s options. Refuses a change that sets
+    /// nothing, a negative count, and `--force` without `--num-vfs`.
+    /// Whether the count fits the PF's `sriov_totalvfs` is the daemon's to say.
+    public init(numVFs: String?, autoprobe: String?, force: Bool) throws(SRIOVClient.UsageError) {
+        guard numVFs != nil || autoprobe != nil else {
+            throw SRIOVClient.UsageError("nothing to change: give --num-vfs and/or --autoprobe")
         }
-
-        public var description: String { rawValue }
-    }
-
-    struct DriverChange: Encodable {
-        var driver: VFDriver
+        guard !force || numVFs != nil else {
+            throw SRIOVClient.UsageError(
+                "--force only matters with --num-vfs: it lets a lower count remove VFs in use")
+        }
+        do throws(ValidationError) {
+            self.init(
+                numVFs: try numVFs.map { text throws(ValidationError) in
+                    try OptionText.integer(
+                        text, field: "--num-vfs", in: 0...Int(Int32.max), expected: "a VF count, 0 or more")
+                },
+                driversAutoprobe: try autoprobe.map { text throws(ValidationError) in
+                    try OptionText.onOff(text, field: "--autoprobe")
+                },
+                force: force)
+        } catch {
+            throw SRIOVClient.UsageError(error)
+        }
     }
 }
 
@@ -236,11 +167,7 @@ extension SRIOVClient {
 enum OptionText {
     /// "on" or "off"; "true"/"false" and "yes"/"no" too, any case.
     static func onOff(_ text: String, field: String) throws(ValidationError) -> Bool {
-        switch text.lowercased() {
-        case "on", "true", "yes": return true
-        case "off", "false", "no": return false
-        default: throw ValidationError(field: field, value: text, reason: "is not a switch; use \"on\" or \"off\"")
-        }
+        try Bool.parseSwitch(text, field: field)
     }
 
     /// A decimal integer; the range, when given, is checked here, else by the type it becomes.
@@ -249,15 +176,6 @@ enum OptionText {
     ) throws(ValidationError) -> Int {
         guard let value = Int(text), range?.contains(value) ?? true else {
             throw ValidationError(field: field, value: text, reason: "is not \(expected)")
-        }
-        return value
-    }
-
-    /// A TX rate in Mbit/s, 0 meaning no limit.
-    static func rate(_ text: String, field: String) throws(ValidationError) -> UInt32 {
-        guard let value = UInt32(text) else {
-            throw ValidationError(
-                field: field, value: text, reason: "is not a rate in Mbit/s; expected 0 (no limit) to \(UInt32.max)")
         }
         return value
     }

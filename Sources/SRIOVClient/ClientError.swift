@@ -1,3 +1,7 @@
+import NIOCore
+import NIOHTTP1
+import SRIOVAPI
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -89,6 +93,33 @@ extension ClientError {
         }
     }
 
+    /// The one place an error of NIO (or of the socket under it) becomes an
+    /// operator's error; `call` is what the exchange was doing.
+    init(_ error: any Error, during call: Syscall, of client: SRIOVClient) {
+        let path = client.socketPath
+        switch error {
+        case let error as ClientError:
+            self = error
+        case let error as IOError:
+            self.init(SyscallError(call: call, code: error.errnoCode), socketPath: path, timeout: client.timeout)
+        case SocketAddressError.unixDomainSocketPathTooLong:
+            self.init(SyscallError(call: .connect, code: ENAMETOOLONG), socketPath: path, timeout: client.timeout)
+        case ChannelError.connectTimeout:
+            self = .timedOut(socketPath: path, after: client.timeout)
+        case HTTPParserError.invalidEOFState:
+            self = .malformedResponse("sriovd closed the connection before the response was complete")
+        case let error as HTTPParserError:
+            self = .malformedResponse("the response is not HTTP/1.1 as this client reads it (\(error))")
+        case is ChannelError where call == .send:
+            // The connection went away under the request (ChannelError.ioOnClosedChannel, .outputClosed...).
+            self = .system(call: call.rawValue, socketPath: path, code: EPIPE)
+        case is ChannelError:
+            self = .malformedResponse("sriovd closed the connection before the response was complete")
+        default:
+            self = .system(call: call.rawValue, socketPath: path, code: EIO)
+        }
+    }
+
     /// The one place a failed system call becomes an operator's error.
     init(_ error: SyscallError, socketPath: String, timeout: Duration) {
         switch (error.call, error.code) {
@@ -111,7 +142,7 @@ extension ClientError {
     /// wins over the document's `status` member, which is only advisory.
     public init(response: SRIOVClient.Response) {
         var problem: SRIOVClient.Problem
-        if let decoded = try? JSONDecoder().decode(SRIOVClient.Problem.self, from: Data(response.body)) {
+        if let decoded = try? APIJSON.decoder().decode(SRIOVClient.Problem.self, from: Data(response.body)) {
             problem = decoded
         } else {
             let text = trimmingWhitespace(
@@ -127,44 +158,20 @@ extension ClientError {
     }
 }
 
+/// The system calls under an exchange, named for error messages.
+enum Syscall: String, Sendable {
+    case socket, connect, setsockopt, send, recv
+}
+
+/// A system call that failed, with the errno it left.
+struct SyscallError: Error, Equatable, Sendable {
+    var call: Syscall
+    var code: Int32
+}
+
 extension SRIOVClient {
     /// An RFC 9457 problem document, as the daemon sends with every error status.
-    public struct Problem: Hashable, Sendable, Codable {
-        /// A URI naming the kind of problem, or "about:blank" when the status says it all.
-        public var type: String
-        public var title: String
-        public var status: Int
-        /// This occurrence, e.g. "no SR-IOV PF at 0000:09:00.0"; names the field for 400s.
-        public var detail: String?
-        public var instance: String?
-
-        public init(
-            type: String = "about:blank", title: String, status: Int, detail: String? = nil, instance: String? = nil
-        ) {
-            self.type = type
-            self.title = title
-            self.status = status
-            self.detail = detail
-            self.instance = instance
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case type, title, status, detail, instance
-        }
-
-        /// Every member is optional in a problem document (RFC 9457 §3.1).
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            type = try c.decodeIfPresent(String.self, forKey: .type) ?? "about:blank"
-            title = try c.decodeIfPresent(String.self, forKey: .title) ?? ""
-            status = try c.decodeIfPresent(Int.self, forKey: .status) ?? 0
-            detail = try c.decodeIfPresent(String.self, forKey: .detail)
-            instance = try c.decodeIfPresent(String.self, forKey: .instance)
-        }
-
-        /// "title: detail", or the title alone.
-        public var summary: String { detail.map { "\(title): \($0)" } ?? title }
-    }
+    public typealias Problem = SRIOVAPI.Problem
 }
 
 /// The group that may connect to the socket at `path`: its group, when the
@@ -201,7 +208,10 @@ func standardReason(for status: Int) -> String {
     case 502: "Bad Gateway"
     case 503: "Service Unavailable"
     case 504: "Gateway Timeout"
-    default: "HTTP \(status)"
+    default:
+        // NIO's name for the other statuses it knows.
+        HTTPResponseStatus(statusCode: status).reasonPhrase.isEmpty
+            ? "HTTP \(status)" : HTTPResponseStatus(statusCode: status).reasonPhrase
     }
 }
 
@@ -239,4 +249,12 @@ func describe(_ error: DecodingError) -> String {
     @unknown default:
         return "\(error)"
     }
+}
+
+/// `text` without leading and trailing spaces and tabs (HTTP's OWS).
+func trimmingWhitespace(_ text: Substring) -> String {
+    let isOWS: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+    guard let first = text.firstIndex(where: { !isOWS($0) }) else { return "" }
+    let last = text.lastIndex(where: { !isOWS($0) })!
+    return String(text[first...last])
 }

@@ -1,3 +1,4 @@
+import SRIOVAPI
 import SRIOVCore
 
 #if canImport(FoundationEssentials)
@@ -37,7 +38,7 @@ extension SRIOVClient {
     }
 
     /// `POST /v1/vfs/{address}/driver`: binds the VF; answers with the VF afterwards.
-    public func bindVF(_ address: PCIAddress, to driver: VFDriver) async throws(ClientError) -> VirtualFunction {
+    public func bindVF(_ address: PCIAddress, to driver: VFDriverChoice) async throws(ClientError) -> VirtualFunction {
         try await send(.bindVF(address, to: driver)).checked().decode(VirtualFunction.self)
     }
 }
@@ -69,18 +70,16 @@ extension SRIOVClient.Request {
         Self(method: .post, path: SRIOVClient.Endpoint.vfScrub(address).path)
     }
 
-    public static func bindVF(_ address: PCIAddress, to driver: SRIOVClient.VFDriver) throws(ClientError) -> Self {
+    public static func bindVF(_ address: PCIAddress, to driver: VFDriverChoice) throws(ClientError) -> Self {
         Self(
             method: .post, path: SRIOVClient.Endpoint.vfDriver(address).path,
-            body: try jsonBody(SRIOVClient.DriverChange(driver: driver)))
+            body: try jsonBody(DriverChange(driver: driver)))
     }
 
     /// Keys sorted, so that the same change is always the same bytes.
     static func jsonBody(_ value: some Encodable) throws(ClientError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
-            return Array(try encoder.encode(value))
+            return Array(try APIJSON.encoder().encode(value))
         } catch {
             throw .invalidRequest("the body cannot be encoded as JSON: \(error)")
         }
@@ -88,63 +87,8 @@ extension SRIOVClient.Request {
 }
 
 extension SRIOVClient {
-    /// The outcome of one group of VF settings. VLAN id, QoS and protocol are
-    /// one group (`vlan`), as are the minimum and maximum TX rate (`txRate`).
-    public struct SettingResult: Hashable, Sendable, Codable {
-        public var setting: Setting
-        public var outcome: Outcome
-        /// Why, for the outcomes that need saying: the driver's error, what the PF reads back.
-        public var detail: String?
-
-        public init(setting: Setting, outcome: Outcome, detail: String? = nil) {
-            self.setting = setting
-            self.outcome = outcome
-            self.detail = detail
-        }
-
-        /// A group of settings as the API names it. Any name is kept, so a
-        /// newer daemon's groups are still shown; the ones known are named.
-        public struct Setting: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
-            CustomStringConvertible
-        {
-            public let rawValue: String
-            public init(rawValue: String) { self.rawValue = rawValue }
-            public init(stringLiteral value: String) { rawValue = value }
-
-            public static let mac: Setting = "mac"
-            public static let vlan: Setting = "vlan"
-            public static let spoofCheck: Setting = "spoofCheck"
-            public static let trust: Setting = "trust"
-            public static let rssQuery: Setting = "rssQuery"
-            public static let linkState: Setting = "linkState"
-            public static let txRate: Setting = "txRate"
-
-            public var description: String { rawValue }
-        }
-
-        /// What happened to a group. Any name is kept, as for `Setting`.
-        public struct Outcome: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
-            CustomStringConvertible
-        {
-            public let rawValue: String
-            public init(rawValue: String) { self.rawValue = rawValue }
-            public init(stringLiteral value: String) { rawValue = value }
-
-            /// Written and read back as asked.
-            public static let applied: Outcome = "applied"
-            /// Already as asked; nothing written.
-            public static let unchanged: Outcome = "unchanged"
-            /// The VF's driver cannot do it; the other settings went on. Not an error.
-            public static let unsupported: Outcome = "unsupported"
-            public static let failed: Outcome = "failed"
-            /// Written, then undone because another setting of the request failed.
-            public static let rolledBack: Outcome = "rolledBack"
-            /// Not attempted: nothing is known to restore it to.
-            public static let skipped: Outcome = "skipped"
-
-            public var description: String { rawValue }
-        }
-    }
+    /// The outcome of one group of VF settings.
+    public typealias SettingResult = SRIOVAPI.SettingResult
 
     /// The answer to a VF change or restore, failed or not.
     public struct VFChangeReport: Hashable, Sendable {
@@ -168,11 +112,11 @@ extension SRIOVClient {
         /// thrown, as `Response.checked()` throws it.
         public init(response: Response) throws(ClientError) {
             if response.isSuccess {
-                let body = try response.decode(Body.self)
+                let body = try response.decode(VFChangeResponse.self)
                 self.init(vf: body.vf, results: body.results)
                 return
             }
-            guard let failed = try? response.decode(FailedBody.self), let results = failed.results else {
+            guard let results = try? response.decode(FailedVFChange.self).results else {
                 throw ClientError(response: response)
             }
             guard case .api(let problem) = ClientError(response: response) else {
@@ -184,15 +128,6 @@ extension SRIOVClient {
         /// The results with this outcome.
         public func results(_ outcome: SettingResult.Outcome) -> [SettingResult] {
             results.filter { $0.outcome == outcome }
-        }
-
-        struct Body: Decodable {
-            var vf: VirtualFunction
-            var results: [SettingResult]
-        }
-
-        struct FailedBody: Decodable {
-            var results: [SettingResult]?
         }
     }
 }

@@ -1,3 +1,7 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SRIOVAPI
 import SRIOVCore
 
 #if canImport(FoundationEssentials)
@@ -9,10 +13,11 @@ import Foundation
 /// A client of sriovd's HTTP/1.1 + JSON API on its Unix socket.
 ///
 /// Every call opens a connection, sends one request with `Connection: close`
-/// and reads the whole response. The blocking socket work runs on a thread of
-/// its own, never on the concurrency pool, so the calls can be awaited from
-/// anywhere, including tests that run the daemon in the same process.
-/// Cancelling the awaiting task shuts the connection down.
+/// and reads the response, whole or as a stream (`withStreamingResponse`).
+/// SwiftNIO does the I/O on its event loops, never blocking a thread of the
+/// concurrency pool, so the calls can be awaited from anywhere, including
+/// tests that run the daemon in the same process. Cancelling the awaiting
+/// task closes the connection.
 ///
 /// Types of this module that other modules also name (`Response`, `Method`,
 /// `Health`...) are nested here, so `SRIOVClient.Response` never collides
@@ -26,16 +31,20 @@ public struct SRIOVClient: Sendable {
     public var socketPath: String
     /// How long one request may take, from connecting to the last byte of the response.
     public var timeout: Duration
-    /// The most bytes a response, head and body, may have.
+    /// The most bytes a response's body may have (NIO's codec bounds the head).
     public var maxResponseSize: Int
+    /// Where the connections run: NIO's shared event loops unless told otherwise.
+    public var eventLoopGroup: any EventLoopGroup
 
     public init(
         socketPath: String = SRIOVClient.defaultSocketPath, timeout: Duration = SRIOVClient.defaultTimeout,
-        maxResponseSize: Int = SRIOVClient.defaultMaxResponseSize
+        maxResponseSize: Int = SRIOVClient.defaultMaxResponseSize,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.socketPath = socketPath
         self.timeout = timeout
         self.maxResponseSize = maxResponseSize
+        self.eventLoopGroup = eventLoopGroup
     }
 
     /// `GET /v1/health`.
@@ -76,27 +85,7 @@ public struct SRIOVClient: Sendable {
 
     /// Sends `json` encoded as the body of any request; returns the response whatever its status.
     public func request(method: Method, path: String, json: some Encodable) async throws(ClientError) -> Response {
-        let body: [UInt8]
-        do {
-            body = Array(try JSONEncoder().encode(json))
-        } catch {
-            throw .invalidRequest("the body cannot be encoded as JSON: \(error)")
-        }
-        return try await request(method: method, path: path, body: body)
-    }
-
-    /// Sends `request` on a fresh connection and reads the whole response.
-    public func send(_ request: Request) async throws(ClientError) -> Response {
-        let transport = UnixSocketTransport(socketPath: socketPath, timeout: timeout, maxResponseSize: maxResponseSize)
-        let cancellation = ExchangeCancellation()
-        let result = await withTaskCancellationHandler {
-            await runOnOwnThread { () -> Result<Response, ClientError> in
-                Result { () throws(ClientError) in try transport.exchange(request, cancellation: cancellation) }
-            }
-        } onCancel: {
-            cancellation.cancel()
-        }
-        return try result.get()
+        try await request(method: method, path: path, body: try Request.jsonBody(json))
     }
 }
 
@@ -118,37 +107,19 @@ extension SRIOVClient {
         public var description: String { path }
     }
 
-    /// `GET /v1/health`.
-    public struct Health: Hashable, Sendable, Codable {
-        /// "ok" when the daemon is serving.
-        public var status: String
-        public var version: String
-        public var pfCount: Int
-
-        public init(status: String, version: String, pfCount: Int) {
-            self.status = status
-            self.version = version
-            self.pfCount = pfCount
-        }
-    }
-
-    struct PFList: Decodable {
-        var pfs: [PhysicalFunction]
-    }
-
-    struct VFList: Decodable {
-        var vfs: [VirtualFunction]
-    }
+    // The API's bodies, defined once in SRIOVAPI for the daemon and this client.
+    public typealias Health = SRIOVAPI.Health
+    typealias PFList = SRIOVAPI.PFList
+    typealias VFList = SRIOVAPI.VFList
+    typealias AssignmentList = SRIOVAPI.AssignmentList
 }
 
 extension SRIOVClient.Response {
     /// The body decoded from JSON; a body that does not fit is a malformed
     /// response. Dates are ISO 8601, as the daemon writes them.
     public func decode<T: Decodable>(_ type: T.Type) throws(ClientError) -> T {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         do {
-            return try decoder.decode(T.self, from: Data(body))
+            return try APIJSON.decoder().decode(T.self, from: Data(body))
         } catch let error as DecodingError {
             throw .malformedResponse(describe(error))
         } catch {

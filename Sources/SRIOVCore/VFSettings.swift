@@ -1,6 +1,9 @@
-/// A VF's settings as the PF's netlink reply reports them (IFLA_VF_INFO).
-/// A nil field means the driver did not report that attribute.
-public struct VFSettings: Hashable, Sendable, Codable {
+/// A VF's settings, field by field. The same fields serve in two roles, named
+/// by the two aliases below: what the PF reports (`VFSettings`) and what
+/// someone asks for (`VFConfig`). Which fields there are, how they group into
+/// kernel attributes and how each is named, parsed and shown is said once, in
+/// `VFSettingField` and `VFSettingGroup`.
+public struct VFSettingValues: Hashable, Sendable {
     public var mac: MACAddress?
     public var vlan: VLANID?
     public var qos: VLANQoS?
@@ -8,41 +11,9 @@ public struct VFSettings: Hashable, Sendable, Codable {
     public var spoofCheck: Bool?
     public var trust: Bool?
     public var linkState: VFLinkState?
-    /// Mbit/s; 0 means no limit.
+    /// Mbit/s; 0 means no minimum.
     public var minTxRate: UInt32?
     /// Mbit/s; 0 means no limit.
-    public var maxTxRate: UInt32?
-    public var rssQuery: Bool?
-
-    public init(
-        mac: MACAddress? = nil, vlan: VLANID? = nil, qos: VLANQoS? = nil, vlanProto: VLANProtocol? = nil,
-        spoofCheck: Bool? = nil, trust: Bool? = nil, linkState: VFLinkState? = nil,
-        minTxRate: UInt32? = nil, maxTxRate: UInt32? = nil, rssQuery: Bool? = nil
-    ) {
-        self.mac = mac
-        self.vlan = vlan
-        self.qos = qos
-        self.vlanProto = vlanProto
-        self.spoofCheck = spoofCheck
-        self.trust = trust
-        self.linkState = linkState
-        self.minTxRate = minTxRate
-        self.maxTxRate = maxTxRate
-        self.rssQuery = rssQuery
-    }
-}
-
-/// VF settings someone asked for. A nil field means "not configured": it is
-/// neither applied nor, later, restored.
-public struct VFConfig: Hashable, Sendable, Codable {
-    public var mac: MACAddress?
-    public var vlan: VLANID?
-    public var qos: VLANQoS?
-    public var vlanProto: VLANProtocol?
-    public var spoofCheck: Bool?
-    public var trust: Bool?
-    public var linkState: VFLinkState?
-    public var minTxRate: UInt32?
     public var maxTxRate: UInt32?
     /// Whether the VF may query the PF's RSS hash key and indirection table
     /// (IFLA_VF_RSS_QUERY_EN; ixgbe has it, igb does not).
@@ -64,43 +35,39 @@ public struct VFConfig: Hashable, Sendable, Codable {
         self.maxTxRate = maxTxRate
         self.rssQuery = rssQuery
     }
+}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case mac, vlan, qos, vlanProto, spoofCheck, trust, linkState, minTxRate, maxTxRate, rssQuery
-    }
+/// A VF's settings as the PF's netlink reply reports them (IFLA_VF_INFO).
+/// A nil field means the driver did not report that attribute.
+public typealias VFSettings = VFSettingValues
+
+/// VF settings someone asked for. A nil field means "not configured": it is
+/// neither applied nor, later, restored.
+public typealias VFConfig = VFSettingValues
+
+extension VFSettingValues {
+    /// The value of `field`, nil when unset.
+    public subscript(field: VFSettingField) -> (any VFSettingValue)? { field.value(in: self) }
+
+    /// True when nothing is set.
+    public var isEmpty: Bool { self == VFSettingValues() }
 
     /// The JSON keys of a config, as requests spell them.
-    public static let keys: Set<String> = Set(CodingKeys.allCases.map(\.stringValue))
+    public static let keys: Set<String> = Set(VFSettingField.all.map(\.key))
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        mac = try c.decodeIfPresent(MACAddress.self, forKey: .mac)
-        vlan = try c.decodeIfPresent(VLANID.self, forKey: .vlan)
-        qos = try c.decodeIfPresent(VLANQoS.self, forKey: .qos)
-        vlanProto = try c.decodeIfPresent(VLANProtocol.self, forKey: .vlanProto)
-        spoofCheck = try c.decodeIfPresent(Bool.self, forKey: .spoofCheck)
-        trust = try c.decodeIfPresent(Bool.self, forKey: .trust)
-        linkState = try c.decodeIfPresent(VFLinkState.self, forKey: .linkState)
-        // Decoded as Int and range-checked here, so a negative or huge rate
-        // is an error that names the field (not "invalid JSON").
-        func rate(_ key: CodingKeys) throws -> UInt32? {
-            guard let value = try c.decodeIfPresent(Int.self, forKey: key) else { return nil }
-            guard let rate = UInt32(exactly: value) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: key, in: c,
-                    debugDescription: ValidationError(
-                        field: key.stringValue, value: String(value), reason: "is not a rate in Mbit/s (0 to 4294967295)"
-                    ).description)
-            }
-            return rate
-        }
-        minTxRate = try rate(.minTxRate)
-        maxTxRate = try rate(.maxTxRate)
-        rssQuery = try c.decodeIfPresent(Bool.self, forKey: .rssQuery)
+    /// The same values without `group`'s fields.
+    public func clearing(_ group: VFSettingGroup) -> VFSettingValues {
+        var values = self
+        for field in group.fields { field.clear(in: &values) }
+        return values
     }
 
-    /// True when nothing is configured.
-    public var isEmpty: Bool { self == VFConfig() }
+    /// Only the fields of `groups`.
+    public func keeping(_ groups: some Sequence<VFSettingGroup>) -> VFSettingValues {
+        var values = VFSettingValues()
+        for group in groups { group.copy(from: self, to: &values) }
+        return values
+    }
 
     /// Checks the combinations that no single field can check on its own.
     /// Field names are prefixed with `prefix` (e.g. `"vfs[0]."`).
@@ -121,5 +88,19 @@ public struct VFConfig: Hashable, Sendable, Codable {
                 field: prefix + "minTxRate", value: String(minTxRate),
                 reason: "is above maxTxRate (\(maxTxRate) Mbit/s)")
         }
+    }
+}
+
+extension VFSettingValues: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: VFSettingField.CodingKey.self)
+        self.init()
+        for field in VFSettingField.all { try field.decode(from: container, into: &self) }
+    }
+
+    /// Only the fields that are set, in `VFSettingField.all`'s order.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: VFSettingField.CodingKey.self)
+        for field in VFSettingField.all { try field.encode(self, into: &container) }
     }
 }

@@ -52,7 +52,7 @@ struct AssignCommand: AsyncParsableCommand {
             if options.json {
                 print(try response.prettyPrintedJSON())
                 if case .existing = outcome {
-                    writeToStandardError("note: \(request.key) already had this assignment; nothing was changed")
+                    writeToStandardError("note: \(request.vm)/\(request.nic) already had this assignment; nothing was changed")
                 }
             } else {
                 print(AssignmentText.assigned(outcome), terminator: "")
@@ -216,7 +216,8 @@ struct ShowAssignment: AsyncParsableCommand {
 
 struct SetAssignment: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Change the VLAN, spoof check, trust, link state, TX rates or RSS query of an assigned VF.",
+        commandName: "set",
+        abstract: "Change the \(VFSettingGroup.named(VFSettingGroup.allCases.filter(\.changesLive))) of an assigned VF.",
         discussion: """
             Only the settings given are changed, while the VM runs; sriovd records them with the \
             assignment. --vlan sets the whole VLAN tag: --qos and --vlan-proto not given go back to \
@@ -261,7 +262,7 @@ struct SetAssignment: AsyncParsableCommand {
 
     private func change() throws -> SRIOVClient.AssignmentChange {
         var given = settings.given
-        given.mac = mac
+        given[.named("mac")!] = mac
         do {
             return try SRIOVClient.AssignmentChange(parsing: given)
         } catch {

@@ -13,7 +13,7 @@ struct VFCommand: AsyncParsableCommand {
 
 struct SetVF: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Change a VF's MAC, VLAN, spoof check, trust, link state, TX rates or RSS query.",
+        commandName: "set", abstract: "Change a VF's \(VFSettingGroup.named(VFSettingGroup.allCases)).",
         discussion: """
             Only the settings given are changed. sriovd records the VF's settings before its first \
             change, so that `sriovctl vf restore` can put them back.
@@ -56,58 +56,46 @@ struct SetVF: AsyncParsableCommand {
 /// The VF settings options, as `vf set` and `assign` take them: the MAC,
 /// then the settings that may also change while the VF is assigned.
 struct VFSettingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The VF's MAC address, unicast, e.g. 52:54:00:12:34:56.", valueName: "mac"))
-    var mac: String?
+    @Option(help: .field("mac")) var mac: String?
 
     @OptionGroup var live: LiveVFSettingOptions
 
     /// The options as typed, for `SRIOVClient.VFChange` to parse.
     var given: SRIOVClient.VFChange.Options {
         var given = live.given
-        given.mac = mac
+        given[.named("mac")!] = mac
         return given
     }
 }
 
-/// The VF settings that `assignment set` may change on an assigned VF: all but the MAC.
+/// The VF settings that `assignment set` may change on an assigned VF: all
+/// but the MAC (`VFSettingGroup.changesLive`). Each option is a setting
+/// field; its help comes from `VFSettingField`. Numbers may be negative
+/// (`.unconditional`), so that the daemon's range check names them.
 struct LiveVFSettingOptions: ParsableArguments {
-    @Option(
-        parsing: .unconditional, help: ArgumentHelp("The port VLAN id, 1-4094; 0 removes the VLAN.", valueName: "id"))
-    var vlan: String?
-
-    @Option(
-        parsing: .unconditional,
-        help: ArgumentHelp("The 802.1p priority of the VLAN tag, 0-7; needs a VLAN (--vlan).", valueName: "n"))
-    var qos: String?
-
-    @Option(help: ArgumentHelp("The VLAN tag protocol; 802.1ad needs a VLAN (--vlan).", valueName: "802.1Q|802.1ad"))
-    var vlanProto: String?
-
-    @Option(help: ArgumentHelp("Whether the PF drops frames with a source MAC not the VF's.", valueName: "on|off"))
-    var spoofCheck: String?
-
-    @Option(help: ArgumentHelp("Whether the VF may change its MAC and use promiscuous modes.", valueName: "on|off"))
-    var trust: String?
-
-    @Option(
-        help: ArgumentHelp("The VF's link: follow the PF's, or force it up or down.", valueName: "auto|enable|disable"))
-    var linkState: String?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Guaranteed TX rate in Mbit/s; 0 is none.", valueName: "mbps"))
-    var minTxRate: String?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("TX rate limit in Mbit/s; 0 is no limit.", valueName: "mbps"))
-    var maxTxRate: String?
-
-    @Option(
-        help: ArgumentHelp(
-            "Whether the VF may query the PF's RSS hash key and table (not every driver has it).", valueName: "on|off"))
-    var rssQuery: String?
+    @Option(parsing: .unconditional, help: .field("vlan")) var vlan: String?
+    @Option(parsing: .unconditional, help: .field("qos")) var qos: String?
+    @Option(help: .field("vlanProto")) var vlanProto: String?
+    @Option(help: .field("spoofCheck")) var spoofCheck: String?
+    @Option(help: .field("trust")) var trust: String?
+    @Option(help: .field("linkState")) var linkState: String?
+    @Option(parsing: .unconditional, help: .field("minTxRate")) var minTxRate: String?
+    @Option(parsing: .unconditional, help: .field("maxTxRate")) var maxTxRate: String?
+    @Option(help: .field("rssQuery")) var rssQuery: String?
 
     var given: SRIOVClient.VFChange.Options {
-        SRIOVClient.VFChange.Options(
-            vlan: vlan, qos: qos, vlanProto: vlanProto, spoofCheck: spoofCheck, trust: trust, linkState: linkState,
-            minTxRate: minTxRate, maxTxRate: maxTxRate, rssQuery: rssQuery)
+        SRIOVClient.VFChange.Options(byKey: [
+            "vlan": vlan, "qos": qos, "vlanProto": vlanProto, "spoofCheck": spoofCheck, "trust": trust,
+            "linkState": linkState, "minTxRate": minTxRate, "maxTxRate": maxTxRate, "rssQuery": rssQuery,
+        ])
+    }
+}
+
+extension ArgumentHelp {
+    /// A setting option's help and value name, from its field.
+    static func field(_ key: String) -> ArgumentHelp {
+        let field = VFSettingField.named(key)!
+        return ArgumentHelp(field.help, valueName: field.valueName)
     }
 }
 
@@ -198,9 +186,9 @@ struct BindVF: AsyncParsableCommand {
         }
     }
 
-    private func parsedDriver() throws -> SRIOVClient.VFDriver {
+    private func parsedDriver() throws -> VFDriverChoice {
         do {
-            return try SRIOVClient.VFDriver.parse(driver, field: "driver")
+            return try VFDriverChoice.parse(driver, field: "driver")
         } catch {
             throw ArgumentParser.ValidationError(error.description)
         }

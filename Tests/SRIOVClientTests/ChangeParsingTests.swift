@@ -99,7 +99,7 @@ struct ChangeParsingTests {
         #expect(request.method == .post)
         #expect(request.path == "/v1/vfs/0000:01:10.0/driver")
         #expect(body(request) == #"{"driver":"vfio-pci"}"#)
-        #expect(throws: ValidationError.self) { try SRIOVClient.VFDriver.parse("igbvf", field: "driver") }
+        #expect(throws: ValidationError.self) { try VFDriverChoice.parse("igbvf", field: "driver") }
     }
 
     @Test func restoreRequestHasNoBody() {

@@ -32,7 +32,7 @@ struct ControlExchangeTests {
         #expect(report.vf == nil)
         #expect(report.failure?.status == 500)
         #expect(report.failure?.title == "VF settings not applied")
-        #expect(report.results(.rolledBack).map(\.setting) == [.mac])
+        #expect(report.results(.rolledBack).map(\.setting.group) == [.mac])
         #expect(
             report.results(.failed) == [
                 .init(setting: .spoofCheck, outcome: .failed, detail: ControlFixture.spoofCheckFailure)

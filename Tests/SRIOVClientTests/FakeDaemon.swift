@@ -21,6 +21,9 @@ final class FakeDaemon: Sendable {
         /// Reads only the request's head, sends these bytes and closes, as a
         /// server refusing a body too large does.
         case beforeTheBody([UInt8])
+        /// These bytes, each piece `pause` microseconds after the last, and
+        /// then nothing, until the client closes: a stream that has not ended.
+        case stream([[UInt8]], pause: UInt32)
 
         static func text(_ text: String) -> Reply { .pieces([Array(text.utf8)]) }
     }
@@ -79,6 +82,13 @@ final class FakeDaemon: Sendable {
                     writeAll(piece, to: connection)
                 }
             case .silence:
+                var byte: UInt8 = 0
+                while recv(connection, &byte, 1, 0) > 0 {}
+            case .stream(let pieces, let pause):
+                for piece in pieces {
+                    writeAll(piece, to: connection)
+                    usleep(pause)
+                }
                 var byte: UInt8 = 0
                 while recv(connection, &byte, 1, 0) > 0 {}
             case .beforeTheBody(let bytes):

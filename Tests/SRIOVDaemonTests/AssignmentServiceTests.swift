@@ -1,13 +1,15 @@
 import Foundation
 import Logging
+import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 @Suite("Assignments")
 struct AssignmentServiceTests {
-    let host = ControllerFakeHost()
+    let host = FakeHost.threeVFs()
     let dir = NSTemporaryDirectory() + "sriovd-asg-\(UUID().uuidString)"
     let store: StateStore
     let service: AssignmentService
@@ -18,7 +20,7 @@ struct AssignmentServiceTests {
     }
 
     static func makeService(
-        host: ControllerFakeHost, store: StateStore, logger: Logger = Logger(label: "t"),
+        host: FakeHost, store: StateStore, logger: Logger = Logger(label: "t"),
         releaseAction: SRIOVConfiguration.ReleaseAction = .restore
     ) -> AssignmentService {
         let controller = VFController(
@@ -29,7 +31,7 @@ struct AssignmentServiceTests {
         config.daemon.releaseAction = releaseAction
         let configuration = config
         return AssignmentService(
-            controller: controller, store: store, inventory: try! FakeInventory.twoPFs(), configuration: { configuration },
+            controller: controller, store: store, inventory: host, configuration: { configuration },
             logger: logger)
     }
 
@@ -171,7 +173,8 @@ struct AssignmentServiceTests {
 
     @Test("release restores the VF, gives back its previous driver and frees it")
     func release() async throws {
-        host.state.withLock { $0.drivers[host.address(0)] = "igbvf"; $0.drivers[host.address(1)] = "igbvf"; $0.drivers[host.address(2)] = "igbvf" }
+        let vfs = (0..<3).map(host.address)
+        host.state.withLock { for vf in vfs { $0.drivers[vf] = "igbvf" } }
         let a = assigned(try await service.assign(try request("vm1")))
         let released = try await service.release(try NICKey(vm: "vm1", nic: "net0"))
         #expect(released.state == .released)

@@ -9,6 +9,7 @@ import SRIOVCore
 import SRIOVHost
 import Synchronization
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 /// A request context whose peer the test chooses: the router test framework
@@ -39,7 +40,7 @@ let readerGroup = AuthorizationPolicy.Group(name: "sriovd-ro", gid: 2001)
 
 @Suite("Authorization by peer credentials")
 struct AuthorizationTests {
-    let host = ControllerFakeHost()
+    let host = FakeHost.threeVFs()
     static let root = PeerCredentials(pid: 10, uid: 0, gid: 0)
     static let admin = PeerCredentials(pid: 11, uid: 1000, gid: 1000)
     static let reader = PeerCredentials(pid: 12, uid: 1001, gid: 1001)
@@ -62,7 +63,7 @@ struct AuthorizationTests {
         let store = try StateStore(directory: stateDirectory)
         let controller = VFController(
             host: host, store: store, logger: Logger(label: "test"), verifyAttempts: 3, verifyInterval: .milliseconds(1))
-        let inventory = try FakeInventory.twoPFs()
+        let inventory = try FakeHost.twoPFs()
         let router = Router(context: FixedPeerContext.self)
         router.middlewares.add(ProblemMiddleware())
         router.addAdmissionChecks(authorization: policy, maxRequestBytes: maxRequestBytes)
@@ -292,7 +293,7 @@ struct AuthorizationSocketTests {
         let policy = AuthorizationPolicy(
             adminGroup: nil, readerGroup: AuthorizationPolicy.Group(name: "nogroup", gid: 65534))
         let server = SocketBinding.path(socket).server(
-            responder: makeRouter(inventory: try FakeInventory.twoPFs(), authorization: policy).buildResponder(),
+            responder: makeRouter(inventory: try FakeHost.twoPFs(), authorization: policy).buildResponder(),
             serverName: "sriovd", onServerRunning: { chmod(socket, 0o666) }, logger: Logger(label: "test"))
         let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in

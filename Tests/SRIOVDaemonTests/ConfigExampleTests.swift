@@ -41,7 +41,7 @@ import Testing
         #expect(pf.match == .pciAddress(try PCIAddress.parse("0000:01:00.0", field: "pci")))
         #expect(pf.numVFs == 4)
         #expect(pf.driversAutoprobe == false)
-        #expect(pf.vfDriver == .vfioPCI)
+        #expect(pf.vfDriver == .vfio)
         #expect(
             pf.vfDefaults
                 == VFConfig(

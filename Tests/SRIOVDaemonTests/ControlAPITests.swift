@@ -5,19 +5,21 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import SRIOVCore
+import SRIOVHost
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 @Suite("Control API")
 struct ControlAPITests {
-    let host = ControllerFakeHost()
+    let host = FakeHost.threeVFs()
 
     func withApp(limit: Int = 4096, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let store = try StateStore(directory: NSTemporaryDirectory() + "sriovd-api-\(UUID().uuidString)")
         let controller = VFController(
             host: host, store: store, logger: Logger(label: "test"), verifyAttempts: 3, verifyInterval: .milliseconds(1))
         let app = Application(
-            router: makeRouter(inventory: try FakeInventory.twoPFs(), controller: controller, maxBodyBytes: limit))
+            router: makeRouter(inventory: try FakeHost.twoPFs(), controller: controller, maxBodyBytes: limit))
         try await app.test(.router, body)
     }
 
@@ -145,13 +147,13 @@ struct ControlAPITests {
 
 @Suite("Control API edge cases found by fuzzing")
 struct ControlAPIFuzzFindings {
-    let host = ControllerFakeHost()
+    let host = FakeHost.threeVFs()
 
     func withApp(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let store = try StateStore(directory: NSTemporaryDirectory() + "sriovd-api-\(UUID().uuidString)")
         let controller = VFController(
             host: host, store: store, logger: Logger(label: "test"), verifyAttempts: 3, verifyInterval: .milliseconds(1))
-        let app = Application(router: makeRouter(inventory: try FakeInventory.twoPFs(), controller: controller))
+        let app = Application(router: makeRouter(inventory: try FakeHost.twoPFs(), controller: controller))
         try await app.test(.router, body)
     }
 

@@ -4,42 +4,23 @@ import HummingbirdTesting
 import SRIOVCore
 import SRIOVHost
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
-/// An inventory with two PFs, answering from memory.
-struct FakeInventory: InventorySource {
-    var details: [PhysicalFunctionDetail]
-
-    func physicalFunctions() async throws -> [PhysicalFunction] { details.map(\.pf) }
-    func physicalFunction(_ address: PCIAddress) async throws -> PhysicalFunctionDetail? {
-        details.first { $0.pf.pciAddress == address }
-    }
-    func virtualFunctions(pf: PCIAddress?) async throws -> [VirtualFunction] {
-        details.filter { pf == nil || $0.pf.pciAddress == pf }.flatMap(\.vfs)
-    }
-
-    static func twoPFs() throws -> FakeInventory {
-        func detail(_ pf: String, vfCount: Int, netdev: String) throws -> PhysicalFunctionDetail {
-            let address = try PCIAddress.parse(pf, field: "pf")
-            let vfs = try (0..<vfCount).map { i in
-                VirtualFunction(
-                    index: i, pciAddress: PCIAddress(bus: address.bus, device: 0x10, function: UInt8(i * 2)),
-                    pf: address, driver: "igbvf", netdev: "\(netdev)v\(i)", iommuGroup: 10 + i,
-                    settings: VFSettings(
-                        mac: try .parse("52:54:00:00:0\(address.bus):0\(i)", field: "mac"), vlan: try VLANID(i),
-                        qos: .zero, vlanProto: .dot1Q, spoofCheck: true, trust: false, linkState: .auto,
-                        minTxRate: 0, maxTxRate: 0))
+extension FakeHost {
+    /// Two igb PFs: 0000:01:00.0 with 3 VFs, 0000:02:00.0 with 2, each VF
+    /// bound to igbvf with its own MAC and VLAN (VF i: VLAN i).
+    static func twoPFs() throws -> FakeHost {
+        func pf(_ text: String, vfCount: Int) throws -> PF {
+            let address = try PCIAddress.parse(text, field: "pf")
+            var pf = PF(address: address, vfs: vfCount)
+            for i in 0..<vfCount {
+                pf.vfs[i]?.settings.mac = try .parse("52:54:00:00:0\(address.bus):0\(i)", field: "mac")
+                pf.vfs[i]?.settings.vlan = try VLANID(i)
             }
-            let pfValue = PhysicalFunction(
-                pciAddress: address, vendorID: 0x8086, deviceID: 0x10c9, vendorName: "Intel Corporation",
-                deviceName: "82576 Gigabit Network Connection", driver: "igb", netdev: netdev, ifindex: 2,
-                totalVFs: 7, numVFs: vfCount, driversAutoprobe: true)
-            return PhysicalFunctionDetail(pf: pfValue, vfs: vfs)
+            return pf
         }
-        return FakeInventory(details: [
-            try detail("0000:01:00.0", vfCount: 3, netdev: "enp1s0"),
-            try detail("0000:02:00.0", vfCount: 2, netdev: "enp2s0"),
-        ])
+        return FakeHost([try pf("0000:01:00.0", vfCount: 3), try pf("0000:02:00.0", vfCount: 2)])
     }
 }
 
@@ -51,7 +32,7 @@ func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
 @Suite("Inventory API")
 struct InventoryAPITests {
     func withApp(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: makeRouter(inventory: try FakeInventory.twoPFs()))
+        let app = Application(router: makeRouter(inventory: try FakeHost.twoPFs()))
         try await app.test(.router, body)
     }
 

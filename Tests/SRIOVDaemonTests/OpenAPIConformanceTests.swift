@@ -4,10 +4,13 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import SRIOVAPI
 import SRIOVCore
+import SRIOVHost
 import Synchronization
 import Testing
 
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 #if canImport(Glibc)
@@ -227,8 +230,11 @@ import Glibc
                 setting: VFSettingGroup.allCases[i % VFSettingGroup.allCases.count], outcome: outcome,
                 detail: i.isMultiple(of: 2) ? nil : "Operation not supported")
         }
-        try schema("AssignmentChangeResponse", AssignmentChangeResponse(assignment: everything, results: results))
-        try schema("VFChangeResponse", VFChangeResponse(vf: VirtualFunction(index: 0, pciAddress: vf, pf: pf, settings: full), results: results))
+        let apiResults = results.map(SettingResult.init)
+        try schema("AssignmentChangeResponse", AssignmentChangeResponse(assignment: everything, results: apiResults))
+        try schema(
+            "VFChangeResponse",
+            VFChangeResponse(vf: VirtualFunction(index: 0, pciAddress: vf, pf: pf, settings: full), results: apiResults))
         try schema("Problem", APIError.invalid(ValidationError(field: "vlan", value: "4095", reason: "is outside")).problem)
         for error in [
             APIError.notFound("x"), .conflict("x"), .forbidden("x"), .payloadTooLarge(limit: 1), .unsupportedMediaType("x"),
@@ -238,11 +244,11 @@ import Glibc
         }
 
         // Through the router, with a fake host that reports every setting.
-        let host = ControllerFakeHost()
+        let host = FakeHost.threeVFs()
         let store = try StateStore(directory: NSTemporaryDirectory() + "sriovd-openapi-\(UUID().uuidString)")
         let controller = VFController(
             host: host, store: store, logger: Logger(label: "test"), verifyAttempts: 2, verifyInterval: .milliseconds(1))
-        let app = Application(router: makeRouter(inventory: try FakeInventory.twoPFs(), controller: controller))
+        let app = Application(router: makeRouter(inventory: try FakeHost.twoPFs(), controller: controller))
         let exchanges: [(String, HTTPRequest.Method, String, String?, (@Sendable () -> Void)?)] = [
             ("/v1/health", .get, "/v1/health", nil, nil),
             ("/v1/pfs", .get, "/v1/pfs", nil, nil),

@@ -1,6 +1,8 @@
 import Logging
 import SRIOVCore
+import SRIOVHost
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 private typealias F = ReconcileFixture
@@ -8,7 +10,7 @@ private typealias F = ReconcileFixture
 private let pfA = F.address("0000:01:00.0")
 private let pfB = F.address("0000:02:00.0")
 
-private func executor(_ host: ReconcileFakeHost, _ store: StateStore, _ logs: ReconcileLogRecorder = .init()) -> ReconcileExecutor {
+private func executor(_ host: FakeHost, _ store: StateStore, _ logs: ReconcileLogRecorder = .init()) -> ReconcileExecutor {
     let controller = VFController(
         host: host, store: store, logger: Logger(label: "reconcile-test-controller") { _ in SwiftLogNoOpLogHandler() },
         verifyAttempts: 1, verifyInterval: .milliseconds(1))
@@ -32,7 +34,7 @@ struct ReconcileExecutorTests {
             vf_driver = "vfio-pci"
             vf_defaults = { trust = true, spoof_check = false }
             """)
-        let host = ReconcileFakeHost(pf: "0000:01:00.0", vfs: 0, autoprobe: true)
+        let host = FakeHost(pf: "0000:01:00.0", vfs: 0, autoprobe: true)
         try await withReconcileStateStore { (store: StateStore) async throws in
             let report = await executor(host, store).reconcile(config)
             let vf0 = F.vfAddress(0, of: pfA)
@@ -62,7 +64,7 @@ struct ReconcileExecutorTests {
             vf_driver = "none"
             vf_defaults = { trust = true, vlan = 10, qos = 2 }
             """)
-        let host = ReconcileFakeHost(pf: "0000:01:00.0", vfs: 1)
+        let host = FakeHost(pf: "0000:01:00.0", vfs: 1)
         try await withReconcileStateStore { (store: StateStore) async throws in
             let first = await executor(host, store).reconcile(config)
             #expect(!first.results.isEmpty)
@@ -88,7 +90,7 @@ struct ReconcileExecutorTests {
             num_vfs = 3
             vf_defaults = { trust = true, spoof_check = false }
             """)
-        let host = ReconcileFakeHost([.init(address: pfA), .init(address: pfB)])
+        let host = FakeHost([.init(address: pfA), .init(address: pfB)])
         host.state.withLock {
             $0.failingNumVFs = [pfA]
             $0.failingSettings = [F.vfAddress(1, of: pfB): [.trust]]
@@ -115,7 +117,7 @@ struct ReconcileExecutorTests {
     func unsupportedSettingReported() async throws {
         let config = try F.configuration(
             "[[pf]]\npci = \"0000:01:00.0\"\nvf_defaults = { link_state = \"enable\", trust = true }\n")
-        let host = ReconcileFakeHost(pf: "0000:01:00.0", vfs: 1)
+        let host = FakeHost(pf: "0000:01:00.0", vfs: 1)
         host.state.withLock { $0.unsupported = [.linkState] }
         try await withReconcileStateStore { (store: StateStore) async throws in
             let report = await executor(host, store).reconcile(config)
@@ -140,7 +142,7 @@ struct ReconcileExecutorTests {
             index = 1
             mac = "52:54:00:00:00:01"
             """)
-        let host = ReconcileFakeHost(pf: "0000:01:00.0", vfs: 2)
+        let host = FakeHost(pf: "0000:01:00.0", vfs: 2)
         let busy = F.vfAddress(1, of: pfA)
         try await withReconcileStateStore { (store: StateStore) async throws in
             try store.recordChange(vf: busy, pf: pfA, index: 1, before: F.freshSettings, changed: [.vlan])
@@ -154,7 +156,7 @@ struct ReconcileExecutorTests {
 
     @Test("a VF the API takes after planning is skipped, not overwritten")
     func vfTakenAfterPlanningIsSkipped() async throws {
-        let host = ReconcileFakeHost(pf: "0000:01:00.0", vfs: 1)
+        let host = FakeHost(pf: "0000:01:00.0", vfs: 1)
         let vf = VFLocation(vf: F.vfAddress(0, of: pfA), pf: pfA, index: 0)
         let plan = ReconcilePlan(phase: .vf, changes: [
             ReconcileChange(pf: pfA, vf: vf, action: .configureVF(VFConfig(trust: true), current: F.freshSettings)),
@@ -172,7 +174,7 @@ struct ReconcileExecutorTests {
     @Test("each change is logged as one record with op, pf, vf and outcome")
     func logsOneRecordPerChange() async throws {
         let config = try F.configuration("[[pf]]\npci = \"0000:01:00.0\"\nnum_vfs = 1\nvf_defaults = { trust = true }\n")
-        let host = ReconcileFakeHost(pf: "0000:01:00.0")
+        let host = FakeHost(pf: "0000:01:00.0")
         let logs = ReconcileLogRecorder()
         try await withReconcileStateStore { (store: StateStore) async throws in
             _ = await executor(host, store, logs).reconcile(config)
@@ -187,7 +189,7 @@ struct ReconcileExecutorTests {
 
     @Test("once the task is cancelled, the remaining changes are skipped, not started")
     func stopsBetweenChangesWhenCancelled() async throws {
-        let host = ReconcileFakeHost(pf: "0000:01:00.0")
+        let host = FakeHost(pf: "0000:01:00.0")
         let plan = ReconcilePlan(phase: .pf, changes: [
             ReconcileChange(pf: pfA, action: .setDriversAutoprobe(false, current: true)),
             ReconcileChange(pf: pfA, action: .setNumVFs(2, current: 0)),

@@ -1,5 +1,7 @@
 import SRIOVCore
+import SRIOVHost
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 private typealias F = ReconcileFixture
@@ -276,10 +278,10 @@ struct ReconcilePlannerTests {
                 == "0000:01:00.0: set num_vfs to 4 (now 2); the kernel needs 0 first, so its 2 VFs are removed and created anew")
         #expect(
             ReconcileChange(pf: pfA, vf: vf, action: .configureVF(VFConfig(vlan: try VLANID(100), qos: try VLANQoS(3), trust: true), current: F.freshSettings)).description
-                == "0000:01:00.0 VF 2 (0000:01:10.2): set vlan 100 qos 3 (now vlan 0), trust true (now trust false)")
+                == "0000:01:00.0 VF 2 (0000:01:10.4): set vlan 100 qos 3 (now vlan 0), trust true (now trust false)")
         #expect(
             ReconcileChange(pf: pfA, vf: vf, action: .bindVF(.vfio, current: "igbvf")).description
-                == "0000:01:00.0 VF 2 (0000:01:10.2): bind to vfio-pci (now igbvf)")
+                == "0000:01:00.0 VF 2 (0000:01:10.4): bind to vfio-pci (now igbvf)")
     }
 
     @Test("the preview plans both phases and renders them, with the count-pending PF called out")
@@ -295,7 +297,7 @@ struct ReconcilePlannerTests {
             pci = "0000:02:00.0"
             vf_defaults = { trust = true }
             """)
-        let host = ReconcileFakeHost([
+        let host = FakeHost([
             .init(address: pfA, vfs: [0: .init(driver: "igbvf")]),
             .init(address: pfB, vfs: [0: .init(driver: "igbvf")]),
         ])

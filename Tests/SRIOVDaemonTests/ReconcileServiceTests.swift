@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SRIOVCore
+import SRIOVHost
 import Synchronization
 import Testing
 @testable import SRIOVDaemon

@@ -4,22 +4,8 @@ import SRIOVCore
 import SRIOVHost
 import Synchronization
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
-
-/// An inventory whose PFs can be changed between reads, counting reads.
-final class ChangingInventory: InventorySource {
-    let details: Mutex<[PhysicalFunctionDetail]>
-
-    init(_ details: [PhysicalFunctionDetail]) { self.details = Mutex(details) }
-
-    func physicalFunctions() async throws -> [PhysicalFunction] { details.withLock { $0.map(\.pf) } }
-    func physicalFunction(_ address: PCIAddress) async throws -> PhysicalFunctionDetail? {
-        details.withLock { $0.first { $0.pf.pciAddress == address } }
-    }
-    func virtualFunctions(pf: PCIAddress?) async throws -> [VirtualFunction] {
-        details.withLock { $0.filter { pf == nil || $0.pf.pciAddress == pf }.flatMap(\.vfs) }
-    }
-}
 
 @Suite("State store: the PFs and VFs seen")
 struct SeenDevicesTests {
@@ -33,7 +19,7 @@ struct SeenDevicesTests {
     func pfLifecycle() throws {
         let store = try StateStore(directory: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var pfs = try FakeInventory.twoPFs().details.map(\.pf)
+        var pfs = try FakeHost.twoPFs().details.map(\.pf)
 
         let first = try store.recordPFs(pfs, at: at(0))
         #expect(Set(first.appeared) == [pf1, pf2])
@@ -48,7 +34,7 @@ struct SeenDevicesTests {
         #expect(changed.firstSeen == at(0) && changed.changedAt == at(20) && changed.goneSince == nil)
 
         // PF 2 removed: marked gone with its VFs, the rows kept.
-        try store.recordVFs(try FakeInventory.twoPFs().details[1].vfs, of: pf2, at: at(25))
+        try store.recordVFs(try FakeHost.twoPFs().details[1].vfs, of: pf2, at: at(25))
         #expect(try store.recordPFs([pfs[0]], at: at(30)).gone == [pf2])
         let gone = try #require(try store.seenPFs().first { $0.pci == pf2 })
         #expect(gone.goneSince == at(30) && gone.driver == "igb" && gone.totalVFs == 7)
@@ -65,7 +51,7 @@ struct SeenDevicesTests {
     func vfScopes() throws {
         let store = try StateStore(directory: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let details = try FakeInventory.twoPFs().details
+        let details = try FakeHost.twoPFs().details
         let all = details.flatMap(\.vfs)
         #expect(try store.recordVFs(all, at: at(0)).appeared.count == 5)
         let vf = try #require(try store.seenVFs().first { $0.pci == all[0].pciAddress })
@@ -90,13 +76,13 @@ struct SeenDevicesTests {
     @Test("what was seen survives a restart, and a PF missing at the next start is logged as gone")
     func restartSeesWhatChangedWhileDown() async throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let details = try FakeInventory.twoPFs().details
-        let host = ChangingInventory(details)
+        let details = try FakeHost.twoPFs().details
+        let host = try FakeHost.twoPFs()
         do {
             let inventory = RecordingInventory(host, store: try StateStore(directory: dir), logger: Logger(label: "t"))
             await inventory.recordAll()
         }
-        host.details.withLock { _ = $0.removeLast() }  // PF 2 removed while sriovd was down
+        host.state.withLock { _ = $0.pfs.removeValue(forKey: pf2) }  // PF 2 removed while sriovd was down
 
         let logs = ReconcileLogRecorder()
         let store = try StateStore(directory: dir)
@@ -116,7 +102,7 @@ struct SeenDevicesTests {
     @Test("reads through the recording inventory write only when something changed")
     func readsWriteOnlyOnChange() async throws {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let host = ChangingInventory(try FakeInventory.twoPFs().details)
+        let host = try FakeHost.twoPFs()
         let store = try StateStore(directory: dir)
         let inventory = RecordingInventory(host, store: store, logger: Logger(label: "t"))
         await inventory.recordAll()
@@ -125,7 +111,7 @@ struct SeenDevicesTests {
         _ = try await inventory.physicalFunction(pf1)
         #expect(try store.seenVFs() == before)
 
-        host.details.withLock { $0[0].vfs[1].driver = "vfio-pci" }
+        host.state.withLock { $0.pfs[pf1]?.vfs[1]?.driver = "vfio-pci" }
         _ = try await inventory.physicalFunction(pf1)
         let vf = try #require(try store.seenVFs().first { $0.pci == before.first { $0.pf == pf1 && $0.vfIndex == 1 }?.pci })
         #expect(vf.driver == "vfio-pci")

@@ -3,7 +3,9 @@ import Logging
 import ServiceLifecycle
 import SRIOVClient
 import SRIOVCore
+import SRIOVHost
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
 #if canImport(Glibc)
@@ -205,7 +207,7 @@ struct SystemdUnitSocketActivationTests {
     func serve(fd: Int32, _ body: () async throws -> Void) async throws -> Duration {
         let started = AsyncStream<Void>.makeStream()
         let server = SocketBinding.activated(fd: fd, path: nil).server(
-            responder: makeRouter(inventory: try FakeInventory.twoPFs()).buildResponder(), serverName: "sriovd",
+            responder: makeRouter(inventory: try FakeHost.twoPFs()).buildResponder(), serverName: "sriovd",
             onServerRunning: { started.continuation.yield() }, logger: Logger(label: "test"))
         var configuration = ServiceGroupConfiguration(services: [server], logger: Logger(label: "test"))
         configuration.maximumGracefulShutdownDuration = .seconds(10)

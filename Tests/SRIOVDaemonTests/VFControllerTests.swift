@@ -1,111 +1,28 @@
 import Foundation
 import Logging
 import SRIOVCore
+import SRIOVHost
 import Synchronization
 import Testing
+import SRIOVHostTesting
 @testable import SRIOVDaemon
 
-/// A PF with VFs in memory, behaving like a driver: some settings
-/// unsupported, some failing, a MAC that shows up only after a few reads.
-final class ControllerFakeHost: VFHost, Sendable {
-    struct State {
-        var vfs: [Int: VFSettings] = [:]
-        var drivers: [PCIAddress: String] = [:]
-        var totalVFs = 7
-        var unsupported: Set<VFSettingGroup> = [.linkState]
-        var failing: Set<VFSettingGroup> = []
-        /// Reads before a written MAC becomes visible (iavf-style).
-        var macLag = 0
-        var pendingMAC: (mac: MACAddress, readsLeft: Int)?
-        var writes: [VFConfig] = []
-        var autoprobe = true
-        var numVFsWrites: [Int] = []
-    }
-
-    let pf = try! PCIAddress.parse("0000:01:00.0", field: "pf")
-    let state = Mutex(State())
-
-    init(vfCount: Int = 3) {
-        state.withLock {
-            for i in 0..<vfCount {
-                $0.vfs[i] = VFSettings(
-                    mac: .zero, vlan: VLANID.none, qos: .zero, vlanProto: .dot1Q, spoofCheck: true, trust: false,
-                    linkState: .auto, minTxRate: 0, maxTxRate: 0, rssQuery: false)
-            }
+extension FakeHost {
+    /// One igb PF at 0000:01:00.0 with three fresh VFs bound to no driver,
+    /// its driver taking RSS query (as ixgbe does; igb does not).
+    static func threeVFs() -> FakeHost {
+        let host = FakeHost(pf: "0000:01:00.0", vfs: 3, autoprobe: false)
+        host.state.withLock { s in
+            s.unsupported = [.linkState]
+            for i in 0..<3 { s.vfs[i]?.rssQuery = false }
         }
+        return host
     }
-
-    func address(_ index: Int) -> PCIAddress { PCIAddress(bus: 1, device: 0x10, function: UInt8(index)) }
-
-    func locate(vf: PCIAddress) async -> VFLocation? {
-        guard vf.bus == 1, vf.device == 0x10 else { return nil }
-        let index = Int(vf.function)
-        return state.withLock { $0.vfs[index] } == nil ? nil : VFLocation(vf: vf, pf: pf, index: index)
-    }
-
-    func settings(of vf: VFLocation) async throws -> VFSettings {
-        state.withLock { s in
-            var current = s.vfs[vf.index]!
-            if let pending = s.pendingMAC {
-                if pending.readsLeft <= 0 {
-                    s.vfs[vf.index]!.mac = pending.mac
-                    current.mac = pending.mac
-                    s.pendingMAC = nil
-                } else {
-                    s.pendingMAC = (pending.mac, pending.readsLeft - 1)
-                }
-            }
-            return current
-        }
-    }
-
-    func write(_ config: VFConfig, to vf: VFLocation) async -> [VFSettingGroup: WriteOutcome] {
-        state.withLock { s in
-            s.writes.append(config)
-            var out: [VFSettingGroup: WriteOutcome] = [:]
-            for group in VFSettingGroup.groups(in: config) {
-                if s.unsupported.contains(group) { out[group] = .unsupported("Operation not supported"); continue }
-                if s.failing.contains(group) { out[group] = .failed("Invalid argument"); continue }
-                if group == .mac, s.macLag > 0 {
-                    s.pendingMAC = (config.mac!, s.macLag)
-                } else {
-                    s.vfs[vf.index]!.apply(group, of: config)
-                }
-                out[group] = .applied
-            }
-            return out
-        }
-    }
-
-    func driver(of device: PCIAddress) async -> String? { state.withLock { $0.drivers[device] } }
-    func bind(_ device: PCIAddress, to driver: VFDriverChoice) async throws {
-        state.withLock {
-            switch driver {
-            case .vfio: $0.drivers[device] = "vfio-pci"
-            case .host: $0.drivers[device] = "igbvf"
-            case .none: $0.drivers[device] = nil
-            }
-        }
-    }
-    func reset(_ device: PCIAddress) async throws -> Bool { true }
-    func totalVFs(pf: PCIAddress) async -> Int? { pf == self.pf ? state.withLock { $0.totalVFs } : nil }
-    func numVFs(pf: PCIAddress) async -> Int? { state.withLock { $0.vfs.count } }
-    func virtualFunctions(pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
-        state.withLock { $0.vfs.keys.sorted() }.map { (index: $0, address: address($0)) }
-    }
-    func setNumVFs(pf: PCIAddress, to count: Int, timeout: Duration) async throws {
-        state.withLock { s in
-            s.numVFsWrites.append(count)
-            s.vfs = s.vfs.filter { $0.key < count }
-            for i in 0..<count where s.vfs[i] == nil { s.vfs[i] = VFSettings(mac: .zero, vlan: VLANID.none) }
-        }
-    }
-    func setDriversAutoprobe(pf: PCIAddress, enabled: Bool) async throws { state.withLock { $0.autoprobe = enabled } }
 }
 
 @Suite("VF controller")
 struct VFControllerTests {
-    let host = ControllerFakeHost()
+    let host = FakeHost.threeVFs()
     let controller: VFController
     let dir: String
 
@@ -292,5 +209,71 @@ struct VFControllerTests {
                 #expect(!report.failed)
             }
         }
+    }
+}
+
+/// A door tasks wait at until it is opened.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func open() {
+        isOpen = true
+        for waiter in waiters { waiter.resume() }
+        waiters = []
+    }
+}
+
+@Suite("VF controller: a PF's VF count and work on its VFs")
+struct VFControllerPFLockTests {
+    let host = FakeHost.threeVFs()
+    let controller: VFController
+    let dir = NSTemporaryDirectory() + "sriovd-pflock-\(UUID().uuidString)"
+
+    init() throws {
+        controller = VFController(
+            host: host, store: try StateStore(directory: dir), logger: Logger(label: "test"),
+            verifyAttempts: 5, verifyInterval: .milliseconds(1))
+    }
+
+    @Test("a VF-count change waits for work on one of the PF's VFs, and work asked for after it waits for it")
+    func countChangeWaitsForVFWork() async throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gate = Gate()
+        let (entered, enter) = AsyncStream.makeStream(of: PCIAddress.self)
+        host.onWrite { vf in
+            enter.yield(vf.vf)
+            await gate.wait()
+        }
+        let (controller, host) = (self.controller, self.host)
+        let first = Task { try await controller.configure(vf: host.address(0), VFConfig(trust: true)) }
+        var writes = entered.makeAsyncIterator()
+        #expect(await writes.next() == host.address(0))
+
+        // The write on VF 0 is under way (held in the host): the count change must wait.
+        let count = Task { try await controller.setNumVFs(pf: host.pf, count: 2, driversAutoprobe: nil, force: true) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!host.operations.contains { $0.hasPrefix("numvfs") }, "the count changed while a VF write was under way")
+        // Work asked for now waits behind the count change.
+        let later = Task { try await controller.configure(vf: host.address(1), VFConfig(spoofCheck: false)) }
+        try await Task.sleep(for: .milliseconds(300))
+
+        host.onWrite(nil)
+        await gate.open()
+        _ = try await first.value
+        try await count.value
+        _ = try await later.value
+        enter.finish()
+
+        let ops = host.operations
+        let write0 = try #require(ops.firstIndex { $0 == "write \(host.address(0)) trust" })
+        let numvfs = try #require(ops.firstIndex { $0 == "numvfs \(host.pf) 2" })
+        let write1 = try #require(ops.firstIndex { $0 == "write \(host.address(1)) spoofCheck" })
+        #expect(write0 < numvfs && numvfs < write1, "\(ops)")
     }
 }

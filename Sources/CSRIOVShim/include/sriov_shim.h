@@ -79,12 +79,6 @@ int sriov_shim_pci_lookup_names(const char *ids_path, uint16_t vendor_id, uint16
                                 char *device_name, size_t device_name_size,
                                 char *error, size_t error_size);
 
-/* --------------------------------------------------------------- sockets */
-
-/* SO_PEERCRED of a connected AF_UNIX socket (struct ucred is not visible to
- * Swift's Glibc module). Returns 0, or a negative errno value. */
-int sriov_shim_peer_credentials(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
-
 /* --------------------------------------------------------------- xattrs */
 
 /* setxattr(2) (<sys/xattr.h> is not in Swift's Glibc module). Returns 0, or

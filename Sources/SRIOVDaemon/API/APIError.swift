@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import SRIOVAPI
 import SRIOVCore
 
 /// An API failure, mapped to an HTTP status and an RFC 9457 problem document
@@ -16,24 +17,6 @@ public enum APIError: Error, Sendable, Equatable {
     /// The host refused or failed an operation.
     case hostFailure(String)
     case unavailable(String)
-}
-
-/// An RFC 9457 problem document.
-public struct Problem: Codable, Sendable, Equatable {
-    public var type: String
-    public var title: String
-    public var status: Int
-    public var detail: String
-    /// The request field at fault, for 400s.
-    public var field: String?
-
-    public init(type: String = "about:blank", title: String, status: Int, detail: String, field: String? = nil) {
-        self.type = type
-        self.title = title
-        self.status = status
-        self.detail = detail
-        self.field = field
-    }
 }
 
 extension APIError: HTTPResponseError {

@@ -2,16 +2,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SRIOVAPI
 
-/// JSON responses with one encoder configuration: camelCase as declared,
-/// sorted keys (stable output for scripts and diffs).
+/// JSON responses with the API's one encoder configuration (`APIJSON`):
+/// camelCase as declared, sorted keys (stable output for scripts and diffs).
 enum APIResponse {
-    static func makeEncoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }
+    static func makeEncoder() -> JSONEncoder { APIJSON.encoder() }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try makeEncoder().encode(value)
@@ -23,17 +19,8 @@ enum APIResponse {
 
     /// A problem document with the per-setting results of a VF change.
     static func problem(_ problem: Problem, results: [VFController.SettingResult]) -> Response {
-        struct WithResults: Encodable {
-            var problem: Problem
-            var results: [VFController.SettingResult]
-            enum Keys: String, CodingKey { case results }
-            func encode(to encoder: any Encoder) throws {
-                try problem.encode(to: encoder)
-                var c = encoder.container(keyedBy: Keys.self)
-                try c.encode(results, forKey: .results)
-            }
-        }
-        let data = (try? makeEncoder().encode(WithResults(problem: problem, results: results))) ?? Data("{}".utf8)
+        let body = FailedVFChange(problem: problem, results: results.map(SettingResult.init))
+        let data = (try? makeEncoder().encode(body)) ?? Data("{}".utf8)
         return Response(
             status: HTTPResponse.Status(code: problem.status),
             headers: [.contentType: "application/problem+json"],
@@ -46,5 +33,14 @@ enum APIResponse {
             status: HTTPResponse.Status(code: problem.status),
             headers: [.contentType: "application/problem+json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension SettingResult {
+    /// The controller's result as the API shows it.
+    init(_ result: VFController.SettingResult) {
+        self.init(
+            setting: Setting(rawValue: result.setting.rawValue), outcome: Outcome(rawValue: result.outcome.rawValue),
+            detail: result.detail)
     }
 }

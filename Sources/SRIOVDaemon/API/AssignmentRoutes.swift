@@ -1,18 +1,7 @@
 import Foundation
 import Hummingbird
+import SRIOVAPI
 import SRIOVCore
-
-/// The body of PATCH /v1/assignments/{vm}/{nic}: live settings only (the
-/// MAC is the guest's identity and stays as assigned).
-let assignmentChangeKeys: Set<String> = VFConfig.keys.subtracting(["mac"])
-
-/// The answer to PATCH /v1/assignments/{vm}/{nic}.
-struct AssignmentChangeResponse: Codable, Sendable {
-    var assignment: Assignment
-    var results: [VFController.SettingResult]
-}
-
-struct AssignmentList: Codable, Sendable { var assignments: [Assignment] }
 
 /// What orchestration calls: give a VM NIC a VF, change it, take it back.
 struct AssignmentRoutes<Context: RequestContext> {
@@ -46,13 +35,13 @@ struct AssignmentRoutes<Context: RequestContext> {
         router.patch("/v1/assignments/{vm}/{nic}") { request, context in
             let key = try nicKey(context)
             let change = try await RequestBody.decode(
-                VFConfig.self, from: request, allowedKeys: assignmentChangeKeys, limit: maxBodyBytes)
+                VFConfig.self, from: request, allowedKeys: AssignmentChangeBody.keys, limit: maxBodyBytes)
             guard !change.isEmpty else {
                 throw APIError.invalid(ValidationError(
-                    field: "body", value: "", reason: "sets nothing; give at least one of \(assignmentChangeKeys.sorted().joined(separator: ", "))"))
+                    field: "body", value: "", reason: "sets nothing; give at least one of \(AssignmentChangeBody.keys.sorted().joined(separator: ", "))"))
             }
             let (assignment, report) = try await APIError.mapping { try await service.update(key, change) }
-            return try APIResponse.json(AssignmentChangeResponse(assignment: assignment, results: report.results))
+            return try APIResponse.json(AssignmentChangeResponse(assignment: assignment, results: report.results.map(SettingResult.init)))
         }
 
         router.delete("/v1/assignments/{vm}/{nic}") { _, context in

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 
@@ -15,12 +16,12 @@ struct ControlRoutes<Context: RequestContext> {
         router.put("/v1/pfs/{pciAddress}") { request, context in
             let pf = try pciParameter(context.parameters.get("pciAddress") ?? "", field: "pciAddress")
             let change = try await RequestBody.decode(PFChange.self, from: request, allowedKeys: PFChange.keys, limit: maxBodyBytes)
-            guard change.numVFs != nil || change.driversAutoprobe != nil else {
+            guard !change.isEmpty else {
                 throw APIError.invalid(ValidationError(field: "body", value: "", reason: "sets nothing; give numVFs and/or driversAutoprobe"))
             }
             try await APIError.mapping {
                 try await controller.setNumVFs(
-                    pf: pf, count: change.numVFs, driversAutoprobe: change.driversAutoprobe, force: change.force ?? false)
+                    pf: pf, count: change.numVFs, driversAutoprobe: change.driversAutoprobe, force: change.force)
             }
             guard let detail = try await inventory.physicalFunction(pf) else {
                 throw APIError.notFound("no SR-IOV physical function at \(pf)")
@@ -34,11 +35,10 @@ struct ControlRoutes<Context: RequestContext> {
             guard !config.isEmpty else {
                 throw APIError.invalid(ValidationError(field: "body", value: "", reason: "sets nothing; give at least one of \(Self.vfConfigKeys.sorted().joined(separator: ", "))"))
             }
-            let clock = ContinuousClock()
-            let start = clock.now
             let report = try await APIError.mapping { try await controller.configure(vf: vf, config) }
-            let elapsed = clock.now - start
-            return try await vfResponse(report, elapsed: elapsed)
+            // The durations sriovd_operation_duration_seconds and
+            // sriovd_host_duration_seconds recorded for this request.
+            return try await vfResponse(report, elapsed: report.duration)
         }
 
         router.post("/v1/vfs/{pciAddress}/restore") { _, context in
@@ -71,8 +71,8 @@ struct ControlRoutes<Context: RequestContext> {
 
     private func vfResponse(_ report: VFController.VFReport, elapsed: Duration?) async throws -> Response {
         let location = report.location
-        let vf = await controller.host.describe(location, settings: report.settings)
-        let body = VFChangeResponse(vf: vf, results: report.results)
+        let vf = await controller.describe(location, settings: report.settings)
+        let body = VFChangeResponse(vf: vf, results: report.results.map(SettingResult.init))
         if report.failed {
             let failed = report.results.filter { $0.outcome == .failed }
                 .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; ")
@@ -99,24 +99,4 @@ struct ControlRoutes<Context: RequestContext> {
 
 extension HTTPField.Name {
     static let serverTiming = Self("Server-Timing")!
-}
-
-/// The body of PUT /v1/pfs/{pciAddress}.
-struct PFChange: Codable, Sendable {
-    var numVFs: Int?
-    var driversAutoprobe: Bool?
-    var force: Bool?
-    static let keys: Set<String> = ["numVFs", "driversAutoprobe", "force"]
-}
-
-/// The body of POST /v1/vfs/{pciAddress}/driver.
-struct DriverChange: Codable, Sendable {
-    var driver: VFDriverChoice
-    static let keys: Set<String> = ["driver"]
-}
-
-/// The answer to PATCH /v1/vfs/{pciAddress}.
-struct VFChangeResponse: Codable, Sendable {
-    var vf: VirtualFunction
-    var results: [VFController.SettingResult]
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 
@@ -7,15 +8,6 @@ import SRIOVHost
 struct InventoryRoutes<Context: RequestContext> {
     let inventory: any InventorySource
     let version: String
-
-    struct Health: Codable, Sendable {
-        var status: String
-        var version: String
-        var pfCount: Int
-    }
-
-    struct PFList: Codable, Sendable { var pfs: [PhysicalFunction] }
-    struct VFList: Codable, Sendable { var vfs: [VirtualFunction] }
 
     func register(on router: Router<Context>) {
         router.get("/v1/health") { _, _ in

@@ -37,23 +37,3 @@ public struct SRIOVRequestContext: PeerIdentifyingContext {
         await channel.peerCredentials()
     }
 }
-
-extension Channel {
-    /// `SO_PEERCRED`: nil when the channel is not a socket (the router test
-    /// framework's channels) or the option fails (not `AF_UNIX`).
-    func peerCredentials() async -> PeerCredentials? {
-        guard let provider = self as? any SocketOptionProvider else { return nil }
-        let future: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(
-            level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
-        guard let cred = try? await future.get() else { return nil }
-        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
-    }
-}
-
-/// `struct ucred` (`<sys/socket.h>`, hidden from Swift's Glibc module behind
-/// `_GNU_SOURCE`): three 32-bit fields in this order, 12 bytes.
-struct UCred: Sendable {
-    var pid: pid_t = 0
-    var uid: uid_t = 0
-    var gid: gid_t = 0
-}

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 
@@ -18,6 +19,9 @@ public final class AssignmentService: Sendable {
     let inventory: any InventorySource
     let configuration: @Sendable () -> SRIOVConfiguration
     let logger: Logger
+    /// The controller's: assignments and the VF changes made for them are one sequence.
+    let events: EventBus
+    let timers: OperationTimers
     private let allocation = KeyedLock<String>()
 
     public init(
@@ -29,6 +33,8 @@ public final class AssignmentService: Sendable {
         self.inventory = inventory
         self.configuration = configuration
         self.logger = logger
+        self.events = controller.events
+        self.timers = controller.timers
     }
 
     public enum Outcome: Sendable {
@@ -40,9 +46,11 @@ public final class AssignmentService: Sendable {
     // MARK: Assign
 
     public func assign(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
-        try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
-            try await assignAttributed(request)
-        }
+        try await timers.measure("assignment.create") { () throws(ControllerError) in
+            try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
+                try await assignAttributed(request)
+            }
+        }.value
     }
 
     private func assignAttributed(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
@@ -56,7 +64,7 @@ public final class AssignmentService: Sendable {
             if let outcome = try self.existing(key, request) { return .found(outcome) }
             let candidates = try await self.candidates(for: request)
             for candidate in candidates {
-                let previous = await self.controller.host.driver(of: candidate.vf)
+                let previous = await self.controller.driver(of: candidate.vf)
                 let reservation: StateStore.Reservation
                 do {
                     reservation = try self.store.reserve(
@@ -99,7 +107,7 @@ public final class AssignmentService: Sendable {
             throw (error as? ControllerError) ?? .hostFailure("\(error)")
         }
         let done = try await describe(key)
-        logger.info("VF assigned", metadata: .event(.assignmentCreated, meta(done, op: "assignment.create", [:])))
+        events.publish(.assignmentCreated(done), EventSubject(done))
         return .created(done)
     }
 
@@ -184,7 +192,7 @@ public final class AssignmentService: Sendable {
                 throw .invalid(ValidationError(field: "pool", value: pool, reason: "is not a pool in the configuration"))
             }
         } else if let pf = request.pf {
-            guard await controller.host.totalVFs(pf: pf) != nil else {
+            guard await controller.isSRIOVPF(pf) else {
                 throw .invalid(ValidationError(field: "pf", value: pf.description, reason: "is not an SR-IOV physical function on this host"))
             }
             allowed.updateValue(nil, forKey: pf)
@@ -192,7 +200,7 @@ public final class AssignmentService: Sendable {
         var perPF: [(pf: PCIAddress, numa: Int?, free: [Candidate])] = []
         for (pf, indices) in allowed {
             var free: [Candidate] = []
-            for vf in await controller.host.virtualFunctions(pf: pf) {
+            for vf in await controller.vfAddresses(of: pf) {
                 if let indices, !indices.contains(vf.index) { continue }
                 if await isFree(vf.address) { free.append(Candidate(vf: vf.address, pf: pf, index: vf.index)) }
             }
@@ -213,9 +221,7 @@ public final class AssignmentService: Sendable {
     /// Free: no assignment, not configured through the API by someone else,
     /// and not bound to vfio-pci outside sriovd (a VM may hold it).
     private func isFree(_ vf: PCIAddress) async -> Bool {
-        if (try? store.isAssigned(vf)) != false { return false }
-        if (try? store.original(of: vf)) != nil { return false }
-        return await controller.host.driver(of: vf) != "vfio-pci"
+        await controller.use(of: vf).isEmpty
     }
 
     private func noFreeVFReason(_ request: AssignmentRequest) -> String {
@@ -227,9 +233,11 @@ public final class AssignmentService: Sendable {
 
     /// Changes the live settings of an assignment (VLAN, QoS, rates, link state, spoof check, trust, RSS query).
     public func update(_ key: NICKey, _ change: VFConfig) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
-        try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
-            try await updateAttributed(key, change)
-        }
+        try await timers.measure("assignment.update") { () throws(ControllerError) in
+            try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+                try await updateAttributed(key, change)
+            }
+        }.value
     }
 
     private func updateAttributed(
@@ -237,29 +245,15 @@ public final class AssignmentService: Sendable {
     ) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
         guard let assignment = try load(key) else { throw .notFound("no assignment for \(key)") }
         guard assignment.state == .assigned else { throw .conflict("\(key) is being \(assignment.state.rawValue); retry shortly") }
-        guard await controller.host.locate(vf: assignment.vf) != nil else {
+        guard await controller.location(of: assignment.vf) != nil else {
             throw .conflict("\(key)'s VF \(assignment.vf) no longer exists (its PF's VF count changed); release the NIC")
         }
         var merged = assignment.config
-        if let v = change.vlan { merged.vlan = v; merged.qos = change.qos ?? .zero; merged.vlanProto = change.vlanProto }
-        else if change.qos != nil || change.vlanProto != nil {
-            merged.qos = change.qos ?? merged.qos
-            merged.vlanProto = change.vlanProto ?? merged.vlanProto
-        }
-        if let v = change.spoofCheck { merged.spoofCheck = v }
-        if let v = change.trust { merged.trust = v }
-        if let v = change.rssQuery { merged.rssQuery = v }
-        if let v = change.linkState { merged.linkState = v }
-        if let v = change.minTxRate { merged.minTxRate = v }
-        if let v = change.maxTxRate { merged.maxTxRate = v }
+        for group in VFSettingGroup.allCases { group.merge(change, into: &merged) }
         do { try merged.validate() } catch { throw .invalid(error) }
-        // VLAN, QoS and protocol are one setting: send them whole, as merged.
-        var toApply = change
-        if change.vlan != nil || change.qos != nil || change.vlanProto != nil {
-            toApply.vlan = merged.vlan ?? VLANID.none
-            toApply.qos = merged.qos
-            toApply.vlanProto = merged.vlanProto
-        }
+        // Each group is one kernel attribute (VLAN id, QoS and protocol;
+        // both rates): the groups changed are sent whole, as merged.
+        let toApply = merged.keeping(VFSettingGroup.groups(in: change))
         let report = try await controller.configure(vf: assignment.vf, toApply)
         if report.failed {
             throw .hostFailure("changing \(key): " + report.results.filter { $0.outcome == .failed }
@@ -271,16 +265,18 @@ public final class AssignmentService: Sendable {
             throw .hostFailure("recording \(key): \(error)")
         }
         let done = try await describe(key)
-        logger.info("assignment changed", metadata: .event(.assignmentChanged, meta(done, op: "assignment.update", [:])))
+        events.publish(.assignmentChanged(done), EventSubject(done))
         return (done, report)
     }
 
     /// Takes the VF back: its original settings restored, its previous
     /// driver back, and it is free.
     public func release(_ key: NICKey) async throws(ControllerError) -> Assignment {
-        try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
-            try await releaseAttributed(key)
-        }
+        try await timers.measure("assignment.release") { () throws(ControllerError) in
+            try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+                try await releaseAttributed(key)
+            }
+        }.value
     }
 
     private func releaseAttributed(_ key: NICKey) async throws(ControllerError) -> Assignment {
@@ -299,7 +295,7 @@ public final class AssignmentService: Sendable {
         try await finishRelease(assignment)
         var released = assignment
         released.state = .released
-        logger.info("VF released", metadata: .event(.assignmentReleased, meta(released, op: "assignment.release", [:])))
+        events.publish(.assignmentReleased(released), EventSubject(released))
         return released
     }
 
@@ -308,14 +304,14 @@ public final class AssignmentService: Sendable {
     private func finishRelease(_ a: Assignment) async throws(ControllerError) {
         // The VF may be gone (its PF's count lowered with force): nothing
         // left to restore; forget it.
-        if await controller.host.locate(vf: a.vf) == nil {
-            try? store.forgetOriginal(of: a.vf)
+        if await controller.location(of: a.vf) == nil {
+            controller.forgetGone(vf: a.vf)
             do { try store.remove(a.key) } catch { throw .hostFailure("recording the release of \(a.key): \(error)") }
             logger.notice("released an assignment whose VF no longer exists", metadata: meta(a, op: "assignment.release", [:]))
             return
         }
         // Unbind first so the guest driver stops before its MAC/VLAN go.
-        if await controller.host.driver(of: a.vf) == "vfio-pci" || a.driver == .host {
+        if await controller.driver(of: a.vf) == "vfio-pci" || a.driver == .host {
             _ = try await controller.bind(vf: a.vf, to: .none)
         }
         try journal(a.key, "unbound")
@@ -375,7 +371,7 @@ public final class AssignmentService: Sendable {
                     if report.results.contains(where: { $0.outcome == .applied }) {
                         logger.notice("re-applied drifted settings", metadata: meta(a, op: "recover.verify", [:]))
                     }
-                    if !VFController.driverMatches(await controller.host.driver(of: a.vf), a.driver.choice) {
+                    if await !controller.driverMatches(a.vf, a.driver.choice) {
                         _ = try await controller.bind(vf: a.vf, to: a.driver.choice)
                     }
                 } catch {
@@ -412,7 +408,7 @@ public final class AssignmentService: Sendable {
     private func enrich(_ a: Assignment) async -> Assignment {
         var a = a
         let location = VFLocation(vf: a.vf, pf: a.pf, index: a.vfIndex)
-        let vf = await controller.host.describe(location, settings: VFSettings())
+        let vf = await controller.describe(location)
         a.iommuGroup = vf.iommuGroup
         a.numaNode = vf.numaNode
         a.netdev = vf.netdev

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SRIOVAPI
 import SRIOVCore
 
 extension StateStore {

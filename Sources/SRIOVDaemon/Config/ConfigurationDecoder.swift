@@ -40,10 +40,7 @@ struct ConfigurationDecoder {
     static let pfKeys = [
         "pci", "vendor_device", "device_index", "num_vfs", "drivers_autoprobe", "vf_driver", "vf_defaults", "pool",
     ]
-    static let vfSettingKeys = [
-        "mac", "vlan", "qos", "vlan_proto", "spoof_check", "trust", "link_state", "min_tx_rate", "max_tx_rate",
-        "rss_query",
-    ]
+    static let vfSettingKeys = VFSettingField.all.map(\.configKey)
     static let poolKeys = ["name", "vfs", "labels"]
 
     func decode(_ document: TOMLTable) -> SRIOVConfiguration {
@@ -230,7 +227,7 @@ struct ConfigurationDecoder {
         entry.numVFs = t.integer("num_vfs", in: 0...(SRIOVConfiguration.VFIndexSet.maxIndex + 1))
         entry.driversAutoprobe = t.boolean("drivers_autoprobe")?.value
         if let driver = t.string("vf_driver") {
-            if let v = SRIOVConfiguration.VFDriver(rawValue: driver.value) {
+            if let v = VFDriverChoice(rawValue: driver.value) {
                 entry.vfDriver = v
             } else {
                 t.report(
@@ -330,37 +327,41 @@ struct ConfigurationDecoder {
                 t.report("mac", at: mac.position, "\(TOMLValue.quoted(error.value)) \(error.reason)")
             }
         }
-        let vlan = t.integerValue("vlan") { v, field throws(ValidationError) in try VLANID(v, field: field) }
-        let qos = t.integerValue("qos") { v, field throws(ValidationError) in try VLANQoS(v, field: field) }
-        let proto = t.parsed("vlan_proto", VLANProtocol.parse)
-        c.vlan = vlan?.value
-        c.qos = qos?.value
-        c.vlanProto = proto?.value
-        c.spoofCheck = t.boolean("spoof_check")?.value
-        c.trust = t.boolean("trust")?.value
-        c.rssQuery = t.boolean("rss_query")?.value
-        c.linkState = t.parsed("link_state", VFLinkState.parse)?.value
-        let minRate = t.integer("min_tx_rate", in: 0...Int(UInt32.max), meaning: "Mbit/s; 0 means no minimum")
-        let maxRate = t.integer("max_tx_rate", in: 0...Int(UInt32.max), meaning: "Mbit/s; 0 means no limit")
-        c.minTxRate = minRate.map { UInt32($0.value) }
-        c.maxTxRate = maxRate.map { UInt32($0.value) }
+        for field in VFSettingField.all where field.group != .mac { read(field, from: t, into: &c) }
 
         // An invalid vlan was reported already; nothing to check it against.
-        let untagged = t.value("vlan") == nil || vlan?.value == VLANID.none
-        if let qos, qos.value != VLANQoS.zero, untagged {
+        let untagged = t.value("vlan") == nil || c.vlan == VLANID.none
+        if let qos = c.qos, qos != VLANQoS.zero, untagged, let at = t.value("qos")?.position {
             t.report(
-                "qos", at: qos.position,
-                "\(qos.value) needs a VLAN: the priority travels in the VLAN tag, so set vlan to 1-4094 too")
+                "qos", at: at, "\(qos) needs a VLAN: the priority travels in the VLAN tag, so set vlan to 1-4094 too")
         }
-        if let proto, proto.value != .dot1Q, untagged {
-            t.report("vlan_proto", at: proto.position, "\(proto.value) needs a VLAN: set vlan to 1-4094 too")
+        if let proto = c.vlanProto, proto != .dot1Q, untagged, let at = t.value("vlan_proto")?.position {
+            t.report("vlan_proto", at: at, "\(proto) needs a VLAN: set vlan to 1-4094 too")
         }
-        if let minRate, let maxRate, maxRate.value != 0, minRate.value > maxRate.value {
-            t.report(
-                "min_tx_rate", at: minRate.position,
-                "\(minRate.value) Mbit/s is above max_tx_rate (\(maxRate.value) Mbit/s)")
+        if let minRate = c.minTxRate, let maxRate = c.maxTxRate, maxRate != 0, minRate > maxRate,
+            let at = t.value("min_tx_rate")?.position
+        {
+            t.report("min_tx_rate", at: at, "\(minRate) Mbit/s is above max_tx_rate (\(maxRate) Mbit/s)")
         }
         return c
+    }
+
+    /// Reads one VF setting in the form its field says; a refusal is reported
+    /// and leaves the field unset.
+    private func read(_ field: VFSettingField, from t: ConfigurationTable, into c: inout VFConfig) {
+        let name = field.configKey
+        switch field.configForm {
+        case .boolean:
+            // A boolean is every switch's value: nothing to refuse.
+            if let b = t.boolean(name) { try? field.set(.boolean(b.value), field: b.key, in: &c) }
+        case .integer(let range, let meaning):
+            // In range, so the field's type holds it.
+            if let i = t.integer(name, in: range, meaning: meaning) { try? field.set(.integer(i.value), field: i.key, in: &c) }
+        case .checkedInteger:
+            _ = t.integerValue(name) { v, key throws(ValidationError) in try field.set(.integer(v), field: key, in: &c) }
+        case .string:
+            _ = t.parsed(name) { text, key throws(ValidationError) in try field.set(.text(text), field: key, in: &c) }
+        }
     }
 }
 
@@ -374,7 +375,7 @@ extension ConfigurationDecoder {
         var match: Located<SRIOVConfiguration.PFMatch>?
         var numVFs: Located<Int>?
         var driversAutoprobe: Bool?
-        var vfDriver: SRIOVConfiguration.VFDriver?
+        var vfDriver: VFDriverChoice?
         var vfDefaults = VFConfig()
         var pools: [PoolEntry] = []
 

@@ -97,13 +97,13 @@ extension SRIOVConfiguration {
         /// `sriov_drivers_autoprobe`; nil leaves it alone.
         public var driversAutoprobe: Bool?
         /// The driver new VFs are bound to; nil leaves binding alone.
-        public var vfDriver: VFDriver?
+        public var vfDriver: VFDriverChoice?
         /// Settings applied to VFs not in use; never a MAC. Empty: none.
         public var vfDefaults: VFConfig
         public var pools: [Pool]
 
         public init(
-            match: PFMatch, numVFs: Int? = nil, driversAutoprobe: Bool? = nil, vfDriver: VFDriver? = nil,
+            match: PFMatch, numVFs: Int? = nil, driversAutoprobe: Bool? = nil, vfDriver: VFDriverChoice? = nil,
             vfDefaults: VFConfig = VFConfig(), pools: [Pool] = []
         ) {
             self.match = match
@@ -148,15 +148,6 @@ extension SRIOVConfiguration {
     }
 
     /// The driver a PF's VFs are bound to.
-    public enum VFDriver: String, Hashable, Sendable, CaseIterable {
-        /// vfio-pci, for passing the VF to a VM.
-        case vfioPCI = "vfio-pci"
-        /// The kernel's own VF driver (igbvf, iavf, mlx5_core...).
-        case host
-        /// No driver.
-        case none
-    }
-
     /// `[[pf.pool]]`: a named set of a PF's VFs.
     public struct Pool: Hashable, Sendable {
         public var name: String

@@ -28,3 +28,64 @@ actor KeyedLock<Key: Hashable & Sendable> {
         }
     }
 }
+
+/// A reader/writer lock per key (one PF): shared holders run together, an
+/// exclusive holder runs alone. Waiters are served in arrival order, so an
+/// exclusive request waits for the shared holders before it and holds off
+/// every request after it (no starvation either way).
+actor KeyedSharedLock<Key: Hashable & Sendable> {
+    private struct Entry {
+        var readers = 0
+        var writer = false
+        var queue: [(exclusive: Bool, resume: CheckedContinuation<Void, Never>)] = []
+    }
+    private var entries: [Key: Entry] = [:]
+
+    /// Runs `body` while holding `key` shared with other shared holders.
+    func withShared<T: Sendable>(_ key: Key, _ body: @Sendable () async throws -> T) async rethrows -> T {
+        await acquire(key, exclusive: false)
+        defer { release(key, exclusive: false) }
+        return try await body()
+    }
+
+    /// Runs `body` while holding `key` alone.
+    func withExclusive<T: Sendable>(_ key: Key, _ body: @Sendable () async throws -> T) async rethrows -> T {
+        await acquire(key, exclusive: true)
+        defer { release(key, exclusive: true) }
+        return try await body()
+    }
+
+    private func acquire(_ key: Key, exclusive: Bool) async {
+        var entry = entries[key] ?? Entry()
+        let free = exclusive ? (!entry.writer && entry.readers == 0) : !entry.writer
+        if free && entry.queue.isEmpty {
+            if exclusive { entry.writer = true } else { entry.readers += 1 }
+            entries[key] = entry
+            return
+        }
+        await withCheckedContinuation { continuation in
+            entry.queue.append((exclusive, continuation))
+            entries[key] = entry
+        }
+    }
+
+    private func release(_ key: Key, exclusive: Bool) {
+        guard var entry = entries[key] else { return }
+        if exclusive { entry.writer = false } else { entry.readers -= 1 }
+        // Hand over in arrival order: one exclusive waiter once nobody
+        // holds the key, or every shared waiter up to the next exclusive one.
+        while let next = entry.queue.first {
+            if next.exclusive {
+                guard !entry.writer && entry.readers == 0 else { break }
+                entry.writer = true
+            } else {
+                guard !entry.writer else { break }
+                entry.readers += 1
+            }
+            entry.queue.removeFirst()
+            next.resume.resume()
+            if next.exclusive { break }
+        }
+        entries[key] = entry.readers == 0 && !entry.writer && entry.queue.isEmpty ? nil : entry
+    }
+}

@@ -2,14 +2,17 @@ import Foundation
 import Synchronization
 import Logging
 import SRIOVCore
+import SRIOVHost
 
 /// Changes VFs and PFs safely: validates first, remembers a VF's original
 /// settings before the first change, writes each setting group on its own,
 /// reads every write back, undoes a request that failed half-way, and
-/// serializes work per VF and per PF (never one lock across all hardware).
+/// serializes work per VF and per PF (never one lock across all hardware):
+/// work on a VF holds its PF shared, a VF-count change holds the PF alone.
+/// The host and the store are its own: callers ask it intent-level questions.
 public final class VFController: Sendable {
-    let host: any VFHost
-    let store: StateStore
+    private let host: any VFHost
+    private let store: StateStore
     let logger: Logger
     let numVFsTimeout: Duration
     /// Drivers such as iavf apply a MAC asynchronously: a readback is retried
@@ -17,19 +20,23 @@ public final class VFController: Sendable {
     let verifyAttempts: Int
     let verifyInterval: Duration
 
-    /// Time the current operation spent in the host, for Server-Timing.
-    @TaskLocal static var hostTime: HostTimeAccumulator?
+    /// Where the changes made are published (and so journaled).
+    let events: EventBus
+    /// Times each operation (and its host calls) into swift-metrics.
+    let timers: OperationTimers
 
     private let vfLocks = KeyedLock<PCIAddress>()
-    private let pfLocks = KeyedLock<PCIAddress>()
+    private let pfLocks = KeyedSharedLock<PCIAddress>()
 
     public init(
         host: any VFHost, store: StateStore, logger: Logger, numVFsTimeout: Duration = .seconds(120),
-        verifyAttempts: Int = 20, verifyInterval: Duration = .milliseconds(100)
+        verifyAttempts: Int = 20, verifyInterval: Duration = .milliseconds(100), events: EventBus? = nil
     ) {
         self.host = host
         self.store = store
         self.logger = logger
+        self.events = events ?? .journaling(to: logger)
+        self.timers = OperationTimers()
         self.numVFsTimeout = numVFsTimeout
         self.verifyAttempts = verifyAttempts
         self.verifyInterval = verifyInterval
@@ -64,6 +71,8 @@ public final class VFController: Sendable {
         public var settings: VFSettings
         /// Time spent in the host (netlink reads and writes) for this operation.
         public var hostTime: Duration = .zero
+        /// The whole operation, as `sriovd_operation_duration_seconds` recorded it.
+        public var duration: Duration = .zero
         public var failed: Bool { results.contains { $0.outcome == .failed } }
     }
 
@@ -93,40 +102,42 @@ public final class VFController: Sendable {
     }
 
     private func apply(_ config: VFConfig, to address: PCIAddress, mode: ApplyMode) async throws(ControllerError) -> VFReport {
-        do { try config.validate() } catch { throw .invalid(error) }
-        let location = try await locate(address)
-        let clock = HostTimeAccumulator()
-        do {
-            return try await Self.$hostTime.withValue(clock) { () async throws -> VFReport in
-                try await self.serialize(vf: address) { () throws(ControllerError) in
-                    if mode == .declared, try self.loadOriginal(address) != nil {
-                        throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")
-                    }
-                    let report = try await self.applyLocked(config, location, mode: mode, clock: clock)
-                    self.log(mode == .request ? "vf.configure" : "vf.declare", .vfConfigured, location, report)
-                    return report
+        let action: VFSettingsChange.Action = mode == .request ? .configure : .declare
+        return try await measured(action) { () throws(ControllerError) in
+            do throws(ValidationError) { try config.validate() } catch { throw .invalid(error) }
+            return try await self.serialize(vf: address) { (location) throws(ControllerError) in
+                if mode == .declared, case let use = await self.use(of: address), !use.isDisjoint(with: [.configured, .assigned]) {
+                    throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")
                 }
+                let report = try await self.applyLocked(config, location, mode: mode)
+                self.publish(action, location, report)
+                return report
             }
-        } catch let error as ControllerError {
-            throw error
-        } catch {
-            throw .hostFailure("\(error)")
         }
     }
 
+    /// Runs one VF settings operation as a timed operation; its report
+    /// carries the times recorded.
+    private func measured(
+        _ action: VFSettingsChange.Action, _ body: () async throws(ControllerError) -> VFReport
+    ) async throws(ControllerError) -> VFReport {
+        let measured = try await timers.measure(action.operation, result: { $0.failed ? .failure : .success }, body)
+        var report = measured.value
+        report.duration = measured.timing.duration
+        report.hostTime = measured.timing.hostTime
+        return report
+    }
+
     private func applyLocked(
-        _ config: VFConfig, _ location: VFLocation, mode: ApplyMode, clock: HostTimeAccumulator
+        _ config: VFConfig, _ location: VFLocation, mode: ApplyMode
     ) async throws(ControllerError) -> VFReport {
         let before = try await readSettings(location)
         var results: [VFSettingGroup: SettingResult] = [:]
+        // A group is one kernel attribute: a part not given keeps its current
+        // value where the model says so (a rate), instead of being reset.
         var toWrite = config
-        // Min and max rate are one kernel attribute: a rate not given keeps
-        // its current value instead of being reset to 0.
-        if toWrite.minTxRate != nil || toWrite.maxTxRate != nil {
-            toWrite.minTxRate = toWrite.minTxRate ?? before.minTxRate ?? 0
-            toWrite.maxTxRate = toWrite.maxTxRate ?? before.maxTxRate ?? 0
-        }
-        for group in VFSettingGroup.groups(in: toWrite) where Self.matches(toWrite, before, group) {
+        for group in VFSettingGroup.allCases { toWrite = group.completing(toWrite, from: before) }
+        for group in VFSettingGroup.groups(in: toWrite) where group.matches(toWrite, reported: before) {
             results[group] = SettingResult(setting: group, outcome: .unchanged)
             toWrite = toWrite.clearing(group)
         }
@@ -150,13 +161,16 @@ public final class VFController: Sendable {
             if mode == .request, written.values.contains(where: { $0.outcome == .failed }) {
                 after = nil
                 let applied = written.filter { $0.value.outcome == .applied }.map(\.key)
-                let undone = await host.write(before.asConfig(only: Set(applied)), to: location)
+                let undone = Self.outcomes(
+                    await OperationTiming.host("netlink.write") {
+                        await host.write(Self.writingBack(before, applied), to: location)
+                    })
                 for group in applied {
                     if case .applied = undone[group] {
                         results[group]?.outcome = .rolledBack
                     } else {
                         results[group]?.detail =
-                            "applied, and could not be undone: \(undone[group].map { "\($0)" } ?? "not attempted")"
+                            "applied, and could not be undone: \(undone[group].map(Self.text) ?? "not attempted")"
                     }
                 }
             }
@@ -167,23 +181,22 @@ public final class VFController: Sendable {
         } else if let fresh = try? await readSettings(location) {
             settings = fresh
         }
-        return VFReport(
-            location: location, results: results.values.sorted { $0.setting < $1.setting },
-            settings: settings, hostTime: clock.total)
+        return VFReport(location: location, results: results.values.sorted { $0.setting < $1.setting }, settings: settings)
     }
 
     /// Puts back exactly the settings sriovd changed on this VF since it
     /// first touched it, and forgets the original once they are back.
     public func restore(vf address: PCIAddress) async throws(ControllerError) -> VFReport {
-        let location = try await locate(address)
-        return try await serialize(vf: address) { () throws(ControllerError) in
-            guard let original = try self.loadOriginal(address) else {
-                let settings = try await self.readSettings(location)
-                return VFReport(location: location, results: [], settings: settings)
+        try await measured(.restore) { () throws(ControllerError) in
+            try await self.serialize(vf: address) { (location) throws(ControllerError) in
+                guard let original = try self.loadOriginal(address) else {
+                    let settings = try await self.readSettings(location)
+                    return VFReport(location: location, results: [], settings: settings)
+                }
+                let report = try await self.restoreLocked(location, original)
+                self.publish(.restore, location, report)
+                return report
             }
-            let report = try await self.restoreLocked(location, original)
-            self.log("vf.restore", .vfRestored, location, report)
-            return report
         }
     }
 
@@ -195,26 +208,31 @@ public final class VFController: Sendable {
     /// `releasing`: the caller is releasing the VF's assignment, so its
     /// assignment row is expected.
     public func scrub(vf address: PCIAddress, releasing: Bool = false) async throws(ControllerError) -> VFReport {
-        let location = try await locate(address)
-        return try await serialize(vf: address) { () throws(ControllerError) in
-            if !releasing, (try? self.store.isAssigned(address)) ?? true {
-                throw .conflict("\(address) is assigned to a VM NIC (or its assignment cannot be read); release it first")
+        try await measured(.scrub) { () throws(ControllerError) in
+            try await self.serialize(vf: address) { (location) throws(ControllerError) in
+                if !releasing, await self.use(of: address).contains(.assigned) {
+                    throw .conflict("\(address) is assigned to a VM NIC (or its assignment cannot be read); release it first")
+                }
+                let (written, _) = try await self.writeAndVerify(Self.scrubbed, to: location)
+                if !written.values.contains(where: { $0.outcome == .failed }) {
+                    try self.forgetOriginal(address)
+                }
+                let report = VFReport(
+                    location: location, results: written.values.sorted { $0.setting < $1.setting },
+                    settings: try await self.readSettings(location))
+                self.publish(.scrub, location, report)
+                return report
             }
-            let (written, _) = try await self.writeAndVerify(Self.scrubbed, to: location)
-            if !written.values.contains(where: { $0.outcome == .failed }) {
-                try self.forgetOriginal(address)
-            }
-            let report = VFReport(
-                location: location, results: written.values.sorted { $0.setting < $1.setting },
-                settings: try await self.readSettings(location))
-            self.log("vf.scrub", .vfScrubbed, location, report)
-            return report
         }
     }
 
-    static let scrubbed = VFConfig(
-        mac: .zero, vlan: VLANID.none, qos: VLANQoS.zero, vlanProto: .dot1Q, spoofCheck: true, trust: false,
-        linkState: .disable, rssQuery: false)
+    /// Each field's `scrubbed` value: no MAC, untagged, spoof check on, trust
+    /// and RSS query off, link disabled; the rates are left alone.
+    static let scrubbed: VFConfig = {
+        var config = VFConfig()
+        for field in VFSettingField.all { field.setScrubbed(in: &config) }
+        return config
+    }()
 
     // MARK: Drivers
 
@@ -231,13 +249,18 @@ public final class VFController: Sendable {
     }
 
     private func bind(vf address: PCIAddress, to choice: VFDriverChoice, declared: Bool) async throws(ControllerError) -> String? {
-        let location = try await locate(address)
-        return try await serialize(vf: address) { () throws(ControllerError) in
-            if declared, try self.loadOriginal(address) != nil {
+        try await timers.measure("vf.bind") { () throws(ControllerError) in
+            try await self.bindMeasured(vf: address, to: choice, declared: declared)
+        }.value
+    }
+
+    private func bindMeasured(vf address: PCIAddress, to choice: VFDriverChoice, declared: Bool) async throws(ControllerError) -> String? {
+        try await serialize(vf: address) { (location) throws(ControllerError) in
+            if declared, !(await self.use(of: address)).isDisjoint(with: [.configured, .assigned]) {
                 throw .conflict("\(address) is in use (configured through the API); the configuration file does not rebind it")
             }
             let current = await self.host.driver(of: address)
-            if Self.driverMatches(current, choice) { return current }
+            if choice.isSatisfied(by: current) { return current }
             do {
                 if choice == .vfio {
                     // A VF handed to a new user starts from a clean function.
@@ -253,23 +276,8 @@ public final class VFController: Sendable {
                 throw .hostFailure("binding \(address) to \(choice.rawValue): \(error)")
             }
             let now = await self.host.driver(of: address)
-            self.logger.info(
-                "VF driver changed",
-                metadata: .event(
-                    .vfBound,
-                    [
-                        "op": "vf.bind", "pf": "\(location.pf)", "vf": "\(address)", "vfIndex": "\(location.index)",
-                        "driver": "\(now ?? "none")", "previousDriver": "\(current ?? "none")",
-                    ]))
+            self.events.publish(.vfBound(driver: now, previous: current), EventSubject(location))
             return now
-        }
-    }
-
-    static func driverMatches(_ driver: String?, _ choice: VFDriverChoice) -> Bool {
-        switch choice {
-        case .vfio: driver == "vfio-pci"
-        case .none: driver == nil
-        case .host: driver != nil && driver != "vfio-pci"
         }
     }
 
@@ -279,6 +287,12 @@ public final class VFController: Sendable {
     /// before any driver binds). Lowering the count refuses while a VF that
     /// would go is in use (configured by sriovd, or bound to vfio-pci), unless `force`.
     public func setNumVFs(pf: PCIAddress, count: Int?, driversAutoprobe: Bool?, force: Bool) async throws(ControllerError) {
+        _ = try await timers.measure("pf.numvfs") { () throws(ControllerError) in
+            try await self.setNumVFsMeasured(pf: pf, count: count, driversAutoprobe: driversAutoprobe, force: force)
+        }
+    }
+
+    private func setNumVFsMeasured(pf: PCIAddress, count: Int?, driversAutoprobe: Bool?, force: Bool) async throws(ControllerError) {
         guard let total = await host.totalVFs(pf: pf) else {
             throw .notFound("no SR-IOV physical function at \(pf)")
         }
@@ -286,7 +300,7 @@ public final class VFController: Sendable {
             throw .invalid(ValidationError(
                 field: "numVFs", value: String(count), reason: "is outside 0-\(total) (sriov_totalvfs of \(pf))"))
         }
-        try await serialize(pf: pf) { () throws(ControllerError) in
+        try await serializeExclusive(pf: pf) { () throws(ControllerError) in
             if let driversAutoprobe {
                 do { try await self.host.setDriversAutoprobe(pf: pf, enabled: driversAutoprobe) } catch {
                     throw .hostFailure("setting sriov_drivers_autoprobe of \(pf): \(error)")
@@ -297,15 +311,12 @@ public final class VFController: Sendable {
             guard count != current else { return }
             // Between two nonzero counts the kernel goes through 0: every VF
             // is removed and recreated, not only those above the new count.
-            let leaving = await self.host.virtualFunctions(pf: pf).filter { current != 0 || $0.index >= count }
+            let leaving = await self.host.vfAddresses(pf: pf).filter { current != 0 || $0.index >= count }
             if !leaving.isEmpty && !force {
                 var busy: [String] = []
                 for vf in leaving {
-                    let driver = await self.host.driver(of: vf.address)
-                    let touched = (try? self.store.original(of: vf.address)) != nil
-                    if driver == "vfio-pci" || touched {
-                        busy.append("VF \(vf.index) (\(vf.address)\(driver == "vfio-pci" ? ", bound to vfio-pci" : ", configured by sriovd"))")
-                    }
+                    let use = await self.use(of: vf.address)
+                    if !use.isEmpty { busy.append("VF \(vf.index) (\(vf.address), \(use))") }
                 }
                 if !busy.isEmpty {
                     throw .conflict(
@@ -318,13 +329,68 @@ public final class VFController: Sendable {
                 throw .hostFailure("setting sriov_numvfs of \(pf) to \(count): \(error)")
             }
             for vf in leaving { try? self.store.forgetOriginal(of: vf.address) }
-            self.logger.info(
-                "VF count changed",
-                metadata: .event(.pfNumVFs, ["op": "pf.numvfs", "pf": "\(pf)", "numVFs": "\(count)", "previous": "\(current)"]))
+            self.events.publish(.pfNumVFs(count: count, previous: current), EventSubject(pf: pf))
         }
     }
 
+    // MARK: Questions
+
+    /// Why the VF is in use (assigned, configured through the API, bound to
+    /// vfio-pci); empty when it is free. The one place this is decided.
+    public func use(of vf: PCIAddress) async -> VFUse {
+        VFUse.of(vf, store: store, driver: await host.driver(of: vf))
+    }
+
+    /// The VFs sriovd's own state holds (assigned, or configured through the
+    /// API), which the configuration file leaves alone.
+    public func heldVFs() throws -> Set<PCIAddress> {
+        try VFUse.held(in: store)
+    }
+
+    /// The VF at `address` now; nil when there is none (its PF's count changed).
+    public func location(of address: PCIAddress) async -> VFLocation? {
+        await host.locate(vf: address)
+    }
+
+    /// Whether `pf` is an SR-IOV PF of this host.
+    public func isSRIOVPF(_ pf: PCIAddress) async -> Bool {
+        await host.totalVFs(pf: pf) != nil
+    }
+
+    /// The VFs `pf` has now, index → address.
+    public func vfAddresses(of pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
+        await host.vfAddresses(pf: pf)
+    }
+
+    /// The driver the device is bound to now.
+    public func driver(of device: PCIAddress) async -> String? {
+        await host.driver(of: device)
+    }
+
+    /// Whether the VF's driver is what `choice` asks for.
+    public func driverMatches(_ vf: PCIAddress, _ choice: VFDriverChoice) async -> Bool {
+        choice.isSatisfied(by: await host.driver(of: vf))
+    }
+
+    /// The VF as the API shows it, with `settings`.
+    public func describe(_ location: VFLocation, settings: VFSettings = VFSettings()) async -> VirtualFunction {
+        await host.describe(location, settings: settings)
+    }
+
+    /// Forgets the original settings of a VF that no longer exists.
+    public func forgetGone(vf: PCIAddress) {
+        try? store.forgetOriginal(of: vf)
+    }
+
     // MARK: Internals
+
+    private static func text(_ outcome: VFAttributeResult.Outcome) -> String {
+        switch outcome {
+        case .applied: "applied"
+        case .unsupported(let reason): "unsupported(\"\(reason)\")"
+        case .failed(_, let message): "failed(\"\(message)\")"
+        }
+    }
 
     private func locate(_ address: PCIAddress) async throws(ControllerError) -> VFLocation {
         guard let location = await host.locate(vf: address) else {
@@ -333,11 +399,20 @@ public final class VFController: Sendable {
         return location
     }
 
+    /// Runs `body` on the VF at `vf` while holding its PF shared (a VF-count
+    /// change waits for it, and it waits for one in progress) and the VF
+    /// alone. The VF is located again once the PF is held: a count change
+    /// that ran meanwhile may have removed it.
     private func serialize<T: Sendable>(
-        vf: PCIAddress, _ body: @Sendable () async throws(ControllerError) -> T
+        vf: PCIAddress, _ body: @Sendable (VFLocation) async throws(ControllerError) -> T
     ) async throws(ControllerError) -> T {
+        let pf = try await locate(vf).pf
         do {
-            return try await vfLocks.withLock(vf) { try await body() }
+            return try await pfLocks.withShared(pf) {
+                let location = try await self.locate(vf)
+                guard location.pf == pf else { throw ControllerError.notFound("no SR-IOV virtual function at \(vf)") }
+                return try await self.vfLocks.withLock(vf) { try await body(location) }
+            }
         } catch let error as ControllerError {
             throw error
         } catch {
@@ -345,11 +420,12 @@ public final class VFController: Sendable {
         }
     }
 
-    private func serialize<T: Sendable>(
+    /// Runs `body` holding the PF alone: no work on its VFs runs meanwhile.
+    private func serializeExclusive<T: Sendable>(
         pf: PCIAddress, _ body: @Sendable () async throws(ControllerError) -> T
     ) async throws(ControllerError) -> T {
         do {
-            return try await pfLocks.withLock(pf) { try await body() }
+            return try await pfLocks.withExclusive(pf) { try await body() }
         } catch let error as ControllerError {
             throw error
         } catch {
@@ -357,11 +433,14 @@ public final class VFController: Sendable {
         }
     }
 
+    /// The host's per-attribute results as per-group outcomes.
+    private static func outcomes(_ results: [VFAttributeResult]) -> [VFSettingGroup: VFAttributeResult.Outcome] {
+        Dictionary(results.map { ($0.group, $0.outcome) }, uniquingKeysWith: { $1 })
+    }
+
     private func readSettings(_ location: VFLocation) async throws(ControllerError) -> VFSettings {
-        let start = ContinuousClock.now
-        defer { Self.hostTime?.add(ContinuousClock.now - start) }
         do {
-            return try await host.settings(of: location)
+            return try await OperationTiming.host("netlink.read") { try await host.settings(of: location) }
         } catch {
             throw .hostFailure("reading the settings of VF \(location.index) of \(location.pf): \(error)")
         }
@@ -385,7 +464,7 @@ public final class VFController: Sendable {
 
     private func restoreLocked(_ location: VFLocation, _ original: StateStore.VFOriginal) async throws(ControllerError) -> VFReport {
         // An all-zero original MAC is written back as is: it means "no admin MAC".
-        var config = original.settings.asConfig(only: original.changed)
+        var config = Self.writingBack(original.settings, original.changed)
         var results: [SettingResult] = []
         // A group whose original the driver never reported cannot be put back.
         for group in original.changed where !VFSettingGroup.groups(in: config).contains(group) {
@@ -394,7 +473,7 @@ public final class VFController: Sendable {
         // Only what differs now is written: a setting whose change never took
         // (or was rolled back) is already as it was.
         let current = try await readSettings(location)
-        for group in VFSettingGroup.groups(in: config) where Self.matches(config, current, group) {
+        for group in VFSettingGroup.groups(in: config) where group.matches(config, reported: current) {
             results.append(SettingResult(setting: group, outcome: .unchanged))
             config = config.clearing(group)
         }
@@ -413,9 +492,7 @@ public final class VFController: Sendable {
     private func writeAndVerify(
         _ config: VFConfig, to location: VFLocation
     ) async throws(ControllerError) -> (results: [VFSettingGroup: SettingResult], lastRead: VFSettings?) {
-        let start = ContinuousClock.now
-        let outcomes = await host.write(config, to: location)
-        Self.hostTime?.add(ContinuousClock.now - start)
+        let outcomes = Self.outcomes(await OperationTiming.host("netlink.write") { await host.write(config, to: location) })
         var results: [VFSettingGroup: SettingResult] = [:]
         var pending: Set<VFSettingGroup> = []
         for (group, outcome) in outcomes {
@@ -428,7 +505,7 @@ public final class VFController: Sendable {
                 logger.notice(
                     "VF setting not supported by the driver",
                     metadata: ["pf": "\(location.pf)", "vf": "\(location.vf)", "setting": "\(group.rawValue)", "detail": "\(why)"])
-            case .failed(let why):
+            case .failed(_, let why):
                 results[group] = SettingResult(setting: group, outcome: .failed, detail: why)
             }
         }
@@ -438,7 +515,7 @@ public final class VFController: Sendable {
         while !pending.isEmpty {
             last = try await readSettings(location)
             lastRead = last
-            pending = pending.filter { !Self.matches(config, last, $0) }
+            pending = pending.filter { !$0.matches(config, reported: last) }
             attempt += 1
             if pending.isEmpty || attempt >= verifyAttempts { break }
             try? await Task.sleep(for: verifyInterval)
@@ -446,106 +523,22 @@ public final class VFController: Sendable {
         for group in pending {
             results[group] = SettingResult(
                 setting: group, outcome: .failed,
-                detail: "written, but the PF still reports \(Self.describe(last, group)) after \(attempt) reads")
+                detail: "written, but the PF still reports \(group.summary(of: last, naming: .api, missing: "nothing"))"
+                    + " after \(attempt) reads")
         }
         return (results, lastRead)
     }
 
-    /// Whether `settings` shows what `config` asks for in `group`. A value the
-    /// driver does not report cannot be confirmed and does not match.
-    static func matches(_ config: VFConfig, _ settings: VFSettings, _ group: VFSettingGroup) -> Bool {
-        switch group {
-        case .mac: return config.mac == nil || settings.mac == config.mac
-        case .vlan:
-            let vlan = config.vlan ?? VLANID.none
-            let qos = config.qos ?? VLANQoS.zero
-            let proto = config.vlanProto ?? .dot1Q
-            guard settings.vlan == vlan, (settings.qos ?? .zero) == qos else { return false }
-            // Untagged has no protocol to compare.
-            return vlan == VLANID.none || (settings.vlanProto ?? .dot1Q) == proto
-        case .spoofCheck: return config.spoofCheck == nil || settings.spoofCheck == config.spoofCheck
-        case .trust: return config.trust == nil || settings.trust == config.trust
-        case .rssQuery: return config.rssQuery == nil || settings.rssQuery == config.rssQuery
-        case .linkState: return config.linkState == nil || settings.linkState == config.linkState
-        case .txRate:
-            return (config.minTxRate == nil || settings.minTxRate == config.minTxRate)
-                && (config.maxTxRate == nil || settings.maxTxRate == config.maxTxRate)
-        }
+    /// What `reported` had in `groups`, as a config that writes it back
+    /// (rollback, restore); a group the driver did not report is left out.
+    static func writingBack(_ reported: VFSettings, _ groups: some Sequence<VFSettingGroup>) -> VFConfig {
+        var config = VFConfig()
+        for group in groups { group.copy(from: group.writingBack(reported), to: &config) }
+        return config
     }
 
-    static func describe(_ s: VFSettings, _ group: VFSettingGroup) -> String {
-        func show<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "nothing" }
-        switch group {
-        case .mac: return "mac \(show(s.mac))"
-        case .vlan: return "vlan \(show(s.vlan)) qos \(show(s.qos)) proto \(show(s.vlanProto))"
-        case .spoofCheck: return "spoofCheck \(show(s.spoofCheck))"
-        case .trust: return "trust \(show(s.trust))"
-        case .rssQuery: return "rssQuery \(show(s.rssQuery))"
-        case .linkState: return "linkState \(show(s.linkState))"
-        case .txRate: return "minTxRate \(show(s.minTxRate)) maxTxRate \(show(s.maxTxRate))"
-        }
+    /// One event per change: what was asked and each setting's outcome.
+    private func publish(_ action: VFSettingsChange.Action, _ location: VFLocation, _ report: VFReport) {
+        events.publish(.vfSettings(VFSettingsChange(action: action, results: report.results)), EventSubject(location))
     }
-
-    /// One record per change: what was asked (`op`), each setting's outcome,
-    /// and, when it succeeded, the event's MESSAGE_ID.
-    private func log(_ op: String, _ event: MessageID, _ location: VFLocation, _ report: VFReport) {
-        let summary = report.results.map { "\($0.setting.rawValue)=\($0.outcome.rawValue)" }.joined(separator: ",")
-        var fields: Logger.Metadata = [
-            "op": "\(op)", "pf": "\(location.pf)", "vf": "\(location.vf)", "vfIndex": "\(location.index)",
-            "results": "\(summary)",
-        ]
-        if report.failed {
-            fields.merge(OperationContext.metadata) { own, _ in own }
-            logger.error("VF change failed", metadata: fields)
-            return
-        }
-        logger.info("VF changed", metadata: .event(event, fields))
-    }
-}
-
-extension VFConfig {
-    /// The same config without `group`'s fields.
-    func clearing(_ group: VFSettingGroup) -> VFConfig {
-        var c = self
-        switch group {
-        case .mac: c.mac = nil
-        case .vlan: c.vlan = nil; c.qos = nil; c.vlanProto = nil
-        case .spoofCheck: c.spoofCheck = nil
-        case .trust: c.trust = nil
-        case .rssQuery: c.rssQuery = nil
-        case .linkState: c.linkState = nil
-        case .txRate: c.minTxRate = nil; c.maxTxRate = nil
-        }
-        return c
-    }
-}
-
-extension VFSettings {
-    /// These settings as a config that sets only `groups` (and only what was reported).
-    func asConfig(only groups: Set<VFSettingGroup>) -> VFConfig {
-        var c = VFConfig()
-        if groups.contains(.mac) { c.mac = mac }
-        if groups.contains(.vlan), let vlan {
-            c.vlan = vlan
-            c.qos = qos ?? .zero
-            c.vlanProto = vlan == VLANID.none ? nil : (vlanProto ?? .dot1Q)
-        }
-        if groups.contains(.spoofCheck) { c.spoofCheck = spoofCheck }
-        if groups.contains(.trust) { c.trust = trust }
-        if groups.contains(.rssQuery) { c.rssQuery = rssQuery }
-        if groups.contains(.linkState) { c.linkState = linkState }
-        if groups.contains(.txRate) {
-            c.minTxRate = minTxRate
-            c.maxTxRate = maxTxRate
-        }
-        return c
-    }
-}
-
-/// Sums durations from one operation's host calls.
-public final class HostTimeAccumulator: Sendable {
-    private let total_ = Mutex<Duration>(.zero)
-
-    func add(_ d: Duration) { total_.withLock { $0 += d } }
-    var total: Duration { total_.withLock { $0 } }
 }

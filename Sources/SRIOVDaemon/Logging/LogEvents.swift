@@ -58,30 +58,41 @@ public struct MessageID: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Logger.Metadata {
-    /// `metadata` with the event's `MESSAGE_ID` added, and what the task is
-    /// doing it for (`OperationContext`) under it.
+    /// `metadata` with the event's `MESSAGE_ID` added.
     public static func event(_ id: MessageID, _ metadata: Logger.Metadata = [:]) -> Logger.Metadata {
-        var result = OperationContext.metadata
-        result.merge(metadata) { $1 }
+        var result = metadata
         result["MESSAGE_ID"] = .string(id.id)
         return result
     }
 }
 
-/// Who a hardware change is made for, carried by the task: the controller's
-/// records of the VF settings and driver changes made for an assignment
-/// name its VM and NIC (SRIOVD_VM, SRIOVD_NIC) though the controller knows
-/// nothing of assignments.
+/// Who a hardware change is made for, carried by the task: the events the
+/// controller publishes for the VF settings and driver changes made for an
+/// assignment name its VM and NIC (and so do their journal records,
+/// SRIOVD_VM and SRIOVD_NIC), though the controller knows nothing of
+/// assignments.
 public enum OperationContext {
-    @TaskLocal public static var metadata: Logger.Metadata = [:]
+    public struct Attribution: Sendable, Hashable {
+        public var vm: String
+        public var nic: String
+    }
 
-    /// Runs `body` with `vm` and `nic` in every event record it makes.
+    @TaskLocal public static var current: Attribution?
+
+    /// Runs `body` with `vm` and `nic` in every event it publishes.
     static func attributing<T: Sendable>(
         vm: String, nic: String, _ body: () async throws(ControllerError) -> T
     ) async throws(ControllerError) -> T {
-        let result: Result<T, ControllerError> = await $metadata.withValue(["vm": "\(vm)", "nic": "\(nic)"]) {
+        let result: Result<T, ControllerError> = await $current.withValue(Attribution(vm: vm, nic: nic)) {
             do throws(ControllerError) { return .success(try await body()) } catch { return .failure(error) }
         }
         return try result.get()
+    }
+
+    /// Names the task's VM and NIC in `subject` unless it names a VM already.
+    static func attribute(_ subject: inout EventSubject) {
+        guard subject.vm == nil, subject.nic == nil, let current else { return }
+        subject.vm = current.vm
+        subject.nic = current.nic
     }
 }

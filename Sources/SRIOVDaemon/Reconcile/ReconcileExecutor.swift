@@ -112,7 +112,7 @@ public struct ReconcileExecutor: Sendable {
         }
         let inUse: Set<PCIAddress>
         do {
-            inUse = Set(try controller.store.allOriginals().map(\.vf))
+            inUse = try controller.heldVFs()
         } catch {
             report.errors.append("cannot read which VFs are in use; VFs left alone: \(error)")
             return report
@@ -159,11 +159,11 @@ public struct ReconcileExecutor: Sendable {
             case .bindVF(let choice, _):
                 guard let vf = change.vf else { return ReconcileResult(change: change, outcome: .failed("no VF given")) }
                 // The API may have taken the VF since the plan was made.
-                if (try? controller.store.original(of: vf.vf)) != nil {
+                if !(await controller.use(of: vf.vf)).isDisjoint(with: [.configured, .assigned]) {
                     return ReconcileResult(change: change, outcome: .skipped("in use (configured through the API)"))
                 }
                 let now = try await controller.bindDeclared(vf: vf.vf, to: choice)
-                if VFController.driverMatches(now, choice) {
+                if choice.isSatisfied(by: now) {
                     return ReconcileResult(change: change, outcome: .applied)
                 }
                 return ReconcileResult(change: change, outcome: .failed("bound to \(now ?? "no driver") after binding"))

@@ -1,4 +1,5 @@
 import SRIOVCore
+import SRIOVHost
 
 /// One change the reconciler will make to bring a PF or VF to what the
 /// configuration file declares. A value: it says what and where, and carries
@@ -66,51 +67,12 @@ public struct ReconcileChange: Sendable, Hashable, CustomStringConvertible {
             return s
         case .configureVF(let config, let current):
             let parts = VFSettingGroup.groups(in: config).sorted().map { group in
-                "\(Self.show(config, group)) (now \(Self.show(current, group)))"
+                "\(group.summary(of: config, naming: .config, missing: nil))"
+                    + " (now \(group.summary(of: current, naming: .config, missing: "unknown")))"
             }
             return "set " + parts.joined(separator: ", ")
         case .bindVF(let choice, let current):
             return "bind to \(choice.rawValue) (now \(current ?? "no driver"))"
-        }
-    }
-
-    /// A group of `config` with the keys the configuration file uses.
-    static func show(_ config: VFConfig, _ group: VFSettingGroup) -> String {
-        func value<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "unset" }
-        switch group {
-        case .mac: return "mac \(value(config.mac))"
-        case .vlan:
-            var s = "vlan \(config.vlan ?? VLANID.none)"
-            if let qos = config.qos, qos != .zero { s += " qos \(qos)" }
-            if let proto = config.vlanProto, proto != .dot1Q { s += " vlan_proto \(proto)" }
-            return s
-        case .spoofCheck: return "spoof_check \(value(config.spoofCheck))"
-        case .trust: return "trust \(value(config.trust))"
-        case .rssQuery: return "rss_query \(value(config.rssQuery))"
-        case .linkState: return "link_state \(value(config.linkState))"
-        case .txRate:
-            var parts: [String] = []
-            if let min = config.minTxRate { parts.append("min_tx_rate \(min)") }
-            if let max = config.maxTxRate { parts.append("max_tx_rate \(max)") }
-            return parts.joined(separator: " ")
-        }
-    }
-
-    /// A group of what the PF reports; "unknown" where it reports nothing.
-    static func show(_ settings: VFSettings, _ group: VFSettingGroup) -> String {
-        func value<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "unknown" }
-        switch group {
-        case .mac: return "mac \(value(settings.mac))"
-        case .vlan:
-            var s = "vlan \(value(settings.vlan))"
-            if let qos = settings.qos, qos != .zero { s += " qos \(qos)" }
-            if let proto = settings.vlanProto, proto != .dot1Q, settings.vlan != VLANID.none { s += " vlan_proto \(proto)" }
-            return s
-        case .spoofCheck: return "spoof_check \(value(settings.spoofCheck))"
-        case .trust: return "trust \(value(settings.trust))"
-        case .rssQuery: return "rss_query \(value(settings.rssQuery))"
-        case .linkState: return "link_state \(value(settings.linkState))"
-        case .txRate: return "min_tx_rate \(value(settings.minTxRate)) max_tx_rate \(value(settings.maxTxRate))"
         }
     }
 }

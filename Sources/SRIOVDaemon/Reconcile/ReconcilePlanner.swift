@@ -1,4 +1,5 @@
 import SRIOVCore
+import SRIOVHost
 
 /// Computes what must change for the host to match the configuration file.
 /// Pure: it reads the configuration and an inventory, and touches nothing.
@@ -109,7 +110,7 @@ public struct ReconcilePlanner: Sendable {
             if !missing.isEmpty {
                 plan.notices.append(ReconcileNotice(.vfsMissing(pf: pf.pciAddress, indices: missing.sorted())))
             }
-            let driver = a.entry.vfDriver.map(Self.driverChoice)
+            let driver = a.entry.vfDriver
             for vf in vfs {
                 let location = VFLocation(vf: vf.pciAddress, pf: pf.pciAddress, index: vf.index)
                 let desired = Self.desiredSettings(defaults: a.entry.vfDefaults, entry: entries[vf.index])
@@ -125,7 +126,7 @@ public struct ReconcilePlanner: Sendable {
                     plan.notices.append(ReconcileNotice(.invalidVFSettings(location, reason: "\(error)")))
                 }
                 var heldByVFIO = false
-                if let driver, !VFController.driverMatches(vf.driver, driver) {
+                if let driver, !driver.isSatisfied(by: vf.driver) {
                     if vf.driver == VFDriverChoice.vfio.rawValue {
                         heldByVFIO = true
                     } else {
@@ -153,23 +154,9 @@ public struct ReconcilePlanner: Sendable {
     /// kernel attribute: an entry that sets any key of one takes all of it
     /// from the entry, as the entry was validated on its own.
     static func desiredSettings(defaults: VFConfig, entry: VFConfig?) -> VFConfig {
-        var config = defaults
-        config.mac = nil
+        var config = defaults.clearing(.mac)
         guard let entry else { return config }
-        if let mac = entry.mac { config.mac = mac }
-        if entry.vlan != nil || entry.qos != nil || entry.vlanProto != nil {
-            config.vlan = entry.vlan
-            config.qos = entry.qos
-            config.vlanProto = entry.vlanProto
-        }
-        if let v = entry.spoofCheck { config.spoofCheck = v }
-        if let v = entry.trust { config.trust = v }
-        if let v = entry.rssQuery { config.rssQuery = v }
-        if let v = entry.linkState { config.linkState = v }
-        if entry.minTxRate != nil || entry.maxTxRate != nil {
-            config.minTxRate = entry.minTxRate
-            config.maxTxRate = entry.maxTxRate
-        }
+        for group in VFSettingGroup.allCases where group.isSet(in: entry) { group.copy(from: entry, to: &config) }
         return config
     }
 
@@ -177,17 +164,9 @@ public struct ReconcilePlanner: Sendable {
     /// driver does not report cannot be confirmed, so it is planned.
     static func differences(_ desired: VFConfig, _ current: VFSettings) -> VFConfig {
         var config = desired
-        for group in VFSettingGroup.groups(in: desired) where VFController.matches(desired, current, group) {
+        for group in VFSettingGroup.groups(in: desired) where group.matches(desired, reported: current) {
             config = config.clearing(group)
         }
         return config
-    }
-
-    static func driverChoice(_ driver: SRIOVConfiguration.VFDriver) -> VFDriverChoice {
-        switch driver {
-        case .vfioPCI: .vfio
-        case .host: .host
-        case .none: .none
-        }
     }
 }

@@ -42,13 +42,13 @@ public struct ReconcilePreview: Sendable {
     public static func host(
         configuration: SRIOVConfiguration, sysfsRoot: String = "/sys", logger: Logger
     ) async throws -> ReconcilePreview {
-        let inventory = HostInventory(sysfs: SysfsTree(root: sysfsRoot), names: PCINames(logger: logger), logger: logger)
+        let inventory = KernelHost(sysfs: SysfsTree(root: sysfsRoot), names: PCINames(logger: logger), logger: logger)
         var inUse: Set<PCIAddress> = []
         var warning: String?
         let directory = configuration.daemon.stateDirectory
         if FileManager.default.fileExists(atPath: directory + "/state.db") {
             do {
-                inUse = Set(try StateStore(directory: directory).allOriginals().map(\.vf))
+                inUse = try VFUse.held(in: StateStore(directory: directory))
             } catch {
                 warning = "cannot read sriovd's state in \(directory) (\(error)); VFs configured through the API"
                     + " are not recognised and may be listed below, though sriovd would leave them alone"

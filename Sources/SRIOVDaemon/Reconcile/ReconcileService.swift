@@ -29,6 +29,9 @@ public struct ReconcileService: Service {
     let reloadRequests: ReloadRequests
     let notifications: ReloadNotifications
     let logger: Logger
+    /// Where each pass is published (and so journaled).
+    let events: EventBus
+    let timers: OperationTimers
     let reconcile: Reconcile
     /// Where a reloaded configuration is published for the other services.
     let running: RunningConfiguration?
@@ -36,7 +39,7 @@ public struct ReconcileService: Service {
     public init(
         configuration: SRIOVConfiguration, interval: Duration, loadConfiguration: @escaping LoadConfiguration,
         reloadRequests: ReloadRequests = .sighup, notifications: ReloadNotifications = .none, logger: Logger,
-        publishingTo running: RunningConfiguration? = nil, reconcile: @escaping Reconcile
+        publishingTo running: RunningConfiguration? = nil, events: EventBus? = nil, reconcile: @escaping Reconcile
     ) {
         self.configuration = configuration
         self.running = running
@@ -45,6 +48,8 @@ public struct ReconcileService: Service {
         self.reloadRequests = reloadRequests
         self.notifications = notifications
         self.logger = logger
+        self.events = events ?? .journaling(to: logger)
+        self.timers = OperationTimers()
         self.reconcile = reconcile
     }
 
@@ -59,7 +64,7 @@ public struct ReconcileService: Service {
         self.init(
             configuration: configuration, interval: configuration.daemon.reconcileInterval,
             loadConfiguration: Self.fileLoader(path: configPath), reloadRequests: .sighup,
-            notifications: .systemd(notifier), logger: logger, publishingTo: running,
+            notifications: .systemd(notifier), logger: logger, publishingTo: running, events: executor.controller.events,
             reconcile: { await executor.reconcile($0) })
     }
 
@@ -155,7 +160,9 @@ public struct ReconcileService: Service {
                 // can be assigned from while its VFs are being set up.
                 running?.replace(configuration)
             }
-            let report = await reconcile(configuration)
+            let report = await timers.measureInfallible("reconcile.pass", result: { $0.failed ? .failure : .success }) {
+                await reconcile(configuration)
+            }.value
             lastNotices = log(report, trigger: reasons.name, previousNotices: lastNotices)
             if let reloadStatus {
                 notifications.ready("\(reloadStatus); \(report.summary)")
@@ -204,11 +211,9 @@ public struct ReconcileService: Service {
         for error in report.errors {
             logger.error("reconcile pass incomplete", metadata: ["op": "reconcile", "error": "\(error)"])
         }
-        let changed = !report.results.isEmpty
-        logger.log(
-            level: report.failed ? .warning : changed ? .info : .debug,
-            "reconcile pass done",
-            metadata: ["op": "reconcile", "trigger": "\(trigger)", "outcome": "\(report.summary)"])
+        events.publish(
+            .reconcilePass(
+                ReconcilePass(trigger: trigger, summary: report.summary, changed: !report.results.isEmpty, failed: report.failed)))
         return Set(report.notices)
     }
 }

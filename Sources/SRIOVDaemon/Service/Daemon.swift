@@ -87,14 +87,17 @@ public struct Daemon: Sendable {
         let authorization = AuthorizationPolicy.resolving(
             adminGroup: options.socketGroup, readerGroup: options.readerGroup, logger: logger)
 
+        // Every state change is published here once; the journal records it.
+        let events = EventBus.journaling(to: logger)
         let sysfs = SysfsTree(root: options.sysfsRoot)
         let store = try StateStore(directory: options.stateDirectory)
-        let inventory = RecordingInventory(
-            HostInventory(sysfs: sysfs, names: PCINames(), logger: logger), store: store, logger: logger)
+        // One host port: the inventory and the controller share its netlink reader.
+        let host = KernelHost(sysfs: sysfs, names: PCINames(), logger: logger)
+        let inventory = RecordingInventory(host, store: store, logger: logger, events: events)
         // What changed while sriovd was down is recorded (and logged) first.
         let pfCount = await inventory.recordAll()
         let controller = VFController(
-            host: try KernelVFHost(sysfs: sysfs), store: store, logger: logger, numVFsTimeout: options.numVFsTimeout)
+            host: host, store: store, logger: logger, numVFsTimeout: options.numVFsTimeout, events: events)
 
         let running = RunningConfiguration(options.configuration)
         let assignments = AssignmentService(
@@ -131,14 +134,10 @@ public struct Daemon: Sendable {
                     socketFile?.remove()
                     exit(1)
                 }
-                logger.info(
-                    "sriovd ready",
-                    metadata: .event(
-                        .sriovdStarted,
-                        [
-                            "socket": "\(binding.displayPath)", "activated": "\(binding.isActivated)", "pfs": "\(pfCount)",
-                            "version": "\(sriovdVersion)",
-                        ]))
+                events.publish(
+                    .daemonStarted(
+                        DaemonStart(
+                            socket: binding.displayPath, activated: binding.isActivated, pfCount: pfCount, version: sriovdVersion)))
                 notifier.status("serving \(binding.displayPath); \(pfCount) SR-IOV PF(s)")
                 notifier.ready()
             },
@@ -164,7 +163,7 @@ public struct Daemon: Sendable {
                 // not take the group down with them.
                 .init(service: watchdog, successTerminationBehavior: .ignore),
                 .init(
-                    service: StoppingNotifierService(notifier: notifier, logger: logger),
+                    service: StoppingNotifierService(notifier: notifier, events: events),
                     successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -31,7 +31,7 @@ struct WatchdogService: Service {
 /// Tells systemd STOPPING=1 the moment a graceful shutdown begins.
 struct StoppingNotifierService: Service {
     let notifier: SystemdNotifier
-    let logger: Logger
+    let events: EventBus
 
     func run() async throws {
         do {
@@ -39,7 +39,7 @@ struct StoppingNotifierService: Service {
         } catch {
             return  // cancelled: the group is already going down
         }
-        logger.info("shutting down")
+        events.publish(.daemonStopping)
         notifier.status("shutting down")
         notifier.stopping()
     }

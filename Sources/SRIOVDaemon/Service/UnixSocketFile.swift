@@ -1,3 +1,5 @@
+import SRIOVHost
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,8 +48,8 @@ struct UnixSocketFile: Sendable {
     func setPermissions(mode: mode_t, group: String?) throws(Failure) -> String? {
         var warning: String?
         if let group, !group.isEmpty {
-            if let entry = getgrnam(group) {
-                guard chown(path, getuid(), entry.pointee.gr_gid) == 0 else {
+            if let gid = GroupDatabase.gid(named: group) {
+                guard chown(path, getuid(), gid) == 0 else {
                     throw .cannotPrepare("chown \(path) to group \(group): \(String(cString: strerror(errno)))")
                 }
             } else {

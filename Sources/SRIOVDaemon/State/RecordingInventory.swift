@@ -5,14 +5,15 @@ import SRIOVHost
 import Synchronization
 
 /// An inventory that records what it reads in the state store's PFs and VFs
-/// seen (`StateStore.recordPFs`, `recordVFs`), and logs PFs that appear or
-/// go. Reads are answered as the host inventory gives them; a listing equal
+/// seen (`StateStore.recordPFs`, `recordVFs`), and publishes PFs and VFs
+/// that appear, change or go. Reads are answered as the host inventory gives them; a listing equal
 /// to the last one recorded writes nothing, and a store that cannot be
 /// written is logged, never turned into a failed read.
 public final class RecordingInventory: InventorySource {
     let base: any InventorySource
     let store: StateStore
     let logger: Logger
+    let events: EventBus
     private let last = Mutex<Snapshot>(Snapshot())
 
     private struct Snapshot {
@@ -22,10 +23,12 @@ public final class RecordingInventory: InventorySource {
         var vfsComplete = false
     }
 
-    public init(_ base: any InventorySource, store: StateStore, logger: Logger) {
+    /// `events`: the daemon's bus; by default one that journals to `logger`.
+    public init(_ base: any InventorySource, store: StateStore, logger: Logger, events: EventBus? = nil) {
         self.base = base
         self.store = store
         self.logger = logger
+        self.events = events ?? .journaling(to: logger)
     }
 
     public func physicalFunctions() async throws -> [PhysicalFunction] {
@@ -71,28 +74,14 @@ public final class RecordingInventory: InventorySource {
             last.withLock { $0.pfs = observed }
             let byAddress = Dictionary(pfs.map { ($0.pciAddress, $0) }, uniquingKeysWith: { a, _ in a })
             for address in changes.appeared + changes.returned {
-                let pf = byAddress[address]
-                logger.info(
-                    changes.returned.contains(address) ? "PF is back" : "PF seen for the first time",
-                    metadata: .event(
-                        .pfAppeared,
-                        [
-                            "op": "pf.appeared", "pf": "\(address)", "driver": "\(pf?.driver ?? "none")",
-                            "numVFs": "\(pf?.numVFs ?? 0)", "totalVFs": "\(pf?.totalVFs ?? 0)",
-                        ]))
+                events.publish(
+                    .pfAppeared(PFSeen(byAddress[address]), returned: changes.returned.contains(address)), EventSubject(pf: address))
             }
             for address in changes.gone {
-                logger.warning(
-                    "PF seen before is gone (device removed, or its driver unbound)",
-                    metadata: .event(.pfGone, ["op": "pf.gone", "pf": "\(address)"]))
+                events.publish(.pfGone, EventSubject(pf: address))
             }
             for address in changes.changed {
-                let pf = byAddress[address]
-                logger.info(
-                    "PF changed", metadata: [
-                        "op": "pf.seen", "pf": "\(address)", "driver": "\(pf?.driver ?? "none")",
-                        "netdev": "\(pf?.netdev ?? "none")", "numVFs": "\(pf?.numVFs ?? 0)",
-                    ])
+                events.publish(.pfChanged(PFSeen(byAddress[address])), EventSubject(pf: address))
             }
         } catch {
             logger.warning("cannot record the PFs seen", metadata: ["error": "\(error)"])
@@ -118,15 +107,9 @@ public final class RecordingInventory: InventorySource {
                 snapshot.vfs.merge(observed) { _, new in new }
             }
             guard !changes.isEmpty else { return }
-            func list(_ addresses: [PCIAddress]) -> Logger.MetadataValue {
-                .string(addresses.map(\.description).joined(separator: " "))
-            }
-            var metadata: Logger.Metadata = ["op": "vf.seen"]
-            if let pf { metadata["pf"] = "\(pf)" }
-            if !changes.appeared.isEmpty || !changes.returned.isEmpty { metadata["appeared"] = list(changes.appeared + changes.returned) }
-            if !changes.gone.isEmpty { metadata["gone"] = list(changes.gone) }
-            if !changes.changed.isEmpty { metadata["changed"] = list(changes.changed) }
-            logger.debug("VFs seen changed", metadata: metadata)
+            events.publish(
+                .vfsSeen(VFsSeen(appeared: changes.appeared + changes.returned, gone: changes.gone, changed: changes.changed)),
+                EventSubject(pf: pf))
         } catch {
             logger.warning("cannot record the VFs seen", metadata: ["error": "\(error)"])
         }

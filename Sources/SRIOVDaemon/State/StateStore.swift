@@ -82,37 +82,6 @@ public final class StateStore: Sendable {
     }
 }
 
-/// The groups of VF settings that are written (and restored) together.
-public enum VFSettingGroup: String, Codable, Sendable, Hashable, CaseIterable, Comparable {
-    case mac
-    /// VLAN id, QoS and protocol: one kernel attribute.
-    case vlan
-    case spoofCheck
-    case trust
-    /// IFLA_VF_RSS_QUERY_EN.
-    case rssQuery
-    case linkState
-    /// Minimum and maximum TX rate: one kernel attribute.
-    case txRate
-
-    public static func < (a: Self, b: Self) -> Bool {
-        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-    }
-
-    /// The groups a config sets.
-    public static func groups(in config: VFConfig) -> Set<VFSettingGroup> {
-        var groups: Set<VFSettingGroup> = []
-        if config.mac != nil { groups.insert(.mac) }
-        if config.vlan != nil || config.qos != nil || config.vlanProto != nil { groups.insert(.vlan) }
-        if config.spoofCheck != nil { groups.insert(.spoofCheck) }
-        if config.trust != nil { groups.insert(.trust) }
-        if config.rssQuery != nil { groups.insert(.rssQuery) }
-        if config.linkState != nil { groups.insert(.linkState) }
-        if config.minTxRate != nil || config.maxTxRate != nil { groups.insert(.txRate) }
-        return groups
-    }
-}
-
 private struct OriginalRow: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "vfOriginal"
     var vf: String

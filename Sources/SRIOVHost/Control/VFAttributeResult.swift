@@ -1,4 +1,5 @@
 import CNetlink
+import SRIOVCore
 
 #if canImport(Glibc)
 import Glibc
@@ -6,23 +7,7 @@ import Glibc
 import Musl
 #endif
 
-/// A VF setting that is sent to the kernel on its own (one RTM_SETLINK each).
-public enum VFAttribute: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    case mac
-    /// VLAN id, QoS and protocol: one kernel attribute.
-    case vlan
-    case spoofCheck
-    case trust
-    /// IFLA_VF_RSS_QUERY_EN: the VF may query the PF's RSS key and table.
-    case rssQuery
-    case linkState
-    /// Minimum and maximum TX rate: one kernel attribute (IFLA_VF_RATE).
-    case txRate
-
-    public var description: String { rawValue }
-}
-
-/// What became of one VF attribute.
+/// What became of one VF setting group: one netlink attribute, sent on its own.
 public struct VFAttributeResult: Sendable, Hashable, CustomStringConvertible {
     public enum Outcome: Sendable, Hashable {
         /// The kernel accepted it. Some drivers apply a change later
@@ -37,19 +22,19 @@ public struct VFAttributeResult: Sendable, Hashable, CustomStringConvertible {
         case failed(code: Int32, message: String)
     }
 
-    public var attribute: VFAttribute
+    public var group: VFSettingGroup
     public var outcome: Outcome
 
-    public init(attribute: VFAttribute, outcome: Outcome) {
-        self.attribute = attribute
+    public init(group: VFSettingGroup, outcome: Outcome) {
+        self.group = group
         self.outcome = outcome
     }
 
     public var description: String {
         switch outcome {
-        case .applied: "\(attribute): applied"
-        case .unsupported(let reason): "\(attribute): unsupported: \(reason)"
-        case .failed(let code, let message): "\(attribute): failed: \(message) (code \(code))"
+        case .applied: "\(group): applied"
+        case .unsupported(let reason): "\(group): unsupported: \(reason)"
+        case .failed(let code, let message): "\(group): failed: \(message) (code \(code))"
         }
     }
 }

@@ -7,54 +7,26 @@ import Glibc
 import Musl
 #endif
 
-/// One VF attribute with its value: what one RTM_SETLINK carries.
-enum VFChange: Hashable, Sendable {
-    case mac(MACAddress)
-    case vlan(VLANID, VLANQoS, VLANProtocol)
-    case spoofCheck(Bool)
-    case trust(Bool)
-    case rssQuery(Bool)
-    case linkState(VFLinkState)
-    /// Mbit/s, 0 for no limit.
-    case txRate(min: UInt32, max: UInt32)
+/// One VF setting group with its values as sent: what one RTM_SETLINK carries.
+struct VFChange: Hashable, Sendable {
+    let group: VFSettingGroup
+    /// The group's fields, a part not given at its default (`VFSettingGroup.sent`).
+    let values: VFSettings
 
-    var attribute: VFAttribute {
-        switch self {
-        case .mac: .mac
-        case .vlan: .vlan
-        case .spoofCheck: .spoofCheck
-        case .trust: .trust
-        case .rssQuery: .rssQuery
-        case .linkState: .linkState
-        case .txRate: .txRate
-        }
+    init(_ group: VFSettingGroup, of config: VFConfig) {
+        self.group = group
+        values = group.sent(config)
     }
 
-    /// The changes `config` asks for, in the order they are sent. Link state
-    /// goes last, so a VF is enabled only after the rest is set.
-    ///
-    /// The kernel takes VLAN id, QoS and protocol as one attribute, and min
-    /// and max TX rate as one: when only one part is configured, the others
-    /// are sent as their defaults (VLAN 0, QoS 0, 802.1Q; rate 0 = no limit).
+    /// The changes `config` asks for, in the order they are sent (link state
+    /// last, so a VF is enabled only after the rest is set).
     static func changes(for config: VFConfig) -> [VFChange] {
-        var result: [VFChange] = []
-        if let mac = config.mac { result.append(.mac(mac)) }
-        if config.vlan != nil || config.qos != nil || config.vlanProto != nil {
-            result.append(.vlan(config.vlan ?? .none, config.qos ?? .zero, config.vlanProto ?? .dot1Q))
-        }
-        if let spoofCheck = config.spoofCheck { result.append(.spoofCheck(spoofCheck)) }
-        if let trust = config.trust { result.append(.trust(trust)) }
-        if let rssQuery = config.rssQuery { result.append(.rssQuery(rssQuery)) }
-        if config.minTxRate != nil || config.maxTxRate != nil {
-            result.append(.txRate(min: config.minTxRate ?? 0, max: config.maxTxRate ?? 0))
-        }
-        if let linkState = config.linkState { result.append(.linkState(linkState)) }
-        return result
+        VFSettingGroup.sendingOrder.filter { $0.isSet(in: config) }.map { VFChange($0, of: config) }
     }
 }
 
 /// Builds the RTM_SETLINK for one `VFChange` with libnl-route: a link object
-/// holding only the PF's ifindex and one VF with one attribute set, turned
+/// holding only the PF's ifindex and one VF with the group's attribute set, turned
 /// into a message by `rtnl_link_build_change_request`.
 ///
 /// What libnl 3.7 makes of it (checked byte by byte in the tests): an
@@ -76,15 +48,17 @@ enum VFChangeRequest {
         defer { rtnl_link_vf_put(vfObject) }
         rtnl_link_vf_set_index(vfObject, vf)
 
-        switch change {
-        case .mac(let mac):
-            var bytes = mac.bytes
+        let v = change.values
+        switch change.group.attribute {
+        case .mac:
+            guard var bytes = v.mac?.bytes else { return .failure(LibnlCode(-NLE_INVAL)) }
             guard let address = nl_addr_build(AF_LLC, &bytes, bytes.count) else {
                 return .failure(LibnlCode(-NLE_NOMEM))
             }
             rtnl_link_vf_set_addr(vfObject, address)  // takes its own reference
             nl_addr_put(address)
-        case .vlan(let id, let qos, let proto):
+        case .vlanList:
+            guard let id = v.vlan, let qos = v.qos, let proto = v.vlanProto else { return .failure(LibnlCode(-NLE_INVAL)) }
             var vlans: UnsafeMutablePointer<nl_vf_vlans_t>?
             let allocated = rtnl_link_vf_vlan_alloc(&vlans, 1)
             guard allocated >= 0, let vlans else { return .failure(LibnlCode(allocated < 0 ? allocated : -NLE_NOMEM)) }
@@ -94,15 +68,20 @@ enum VFChangeRequest {
             // reference (3.7: the count goes from 1 to 2), so ours is dropped.
             rtnl_link_vf_set_vlans(vfObject, vlans)
             rtnl_link_vf_vlan_put(vlans)
-        case .spoofCheck(let on):
+        case .spoofCheck:
+            guard let on = v.spoofCheck else { return .failure(LibnlCode(-NLE_INVAL)) }
             rtnl_link_vf_set_spoofchk(vfObject, on ? 1 : 0)
-        case .trust(let on):
+        case .trust:
+            guard let on = v.trust else { return .failure(LibnlCode(-NLE_INVAL)) }
             rtnl_link_vf_set_trust(vfObject, on ? 1 : 0)
-        case .rssQuery(let on):
+        case .rssQueryEnabled:
+            guard let on = v.rssQuery else { return .failure(LibnlCode(-NLE_INVAL)) }
             rtnl_link_vf_set_rss_query_en(vfObject, on ? 1 : 0)
-        case .linkState(let state):
+        case .linkState:
+            guard let state = v.linkState else { return .failure(LibnlCode(-NLE_INVAL)) }
             rtnl_link_vf_set_linkstate(vfObject, state.kernelValue)
-        case .txRate(let min, let max):
+        case .rate:
+            guard let min = v.minTxRate, let max = v.maxTxRate else { return .failure(LibnlCode(-NLE_INVAL)) }
             // The new API (IFLA_VF_RATE) carries min and max together.
             var rate = nl_vf_rate(
                 api: Int32(RTNL_LINK_VF_RATE_API_NEW.rawValue), rate: 0, max_tx_rate: max, min_tx_rate: min)

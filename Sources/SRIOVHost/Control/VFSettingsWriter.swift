@@ -1,5 +1,6 @@
 import CNetlink
 import SRIOVCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,11 @@ public struct LibnlError: Error, Sendable, Hashable, CustomStringConvertible {
 /// with `LinkReader`.
 ///
 /// One writer owns one netlink socket, kept open between calls (no link
-/// cache is filled, nothing is dumped). Requests and answers are matched
+/// cache is filled, nothing is dumped). Its byte pipe is the same seam as
+/// `LinkReader`'s: given a `NetlinkTransport`, libnl's send and receive are
+/// overwritten (`nl_cb_overwrite_send`/`_recv`) to go through it, so tests
+/// check the exact RTM_SETLINK bytes and answer with kernel acks and
+/// errors, no kernel needed. Requests and answers are matched
 /// on that socket, so a writer serves one caller at a time: it is not
 /// Sendable; give it one owner (an actor, or one thread). Calls block
 /// until the kernel answers, at most `answerTimeout` per attribute.
@@ -48,11 +53,24 @@ public final class VFSettingsWriter {
     /// libnl's callbacks for waiting on an answer, writing into `answer`.
     private let callbacks: OpaquePointer
     private let answer = KernelAnswer()
+    /// The byte pipe when it is not the kernel's socket (tests).
+    private let pipe: LibnlTransportPipe?
 
     /// Opens a NETLINK_ROUTE socket. Opening needs no privileges; the kernel
     /// checks CAP_NET_ADMIN on each change (EPERM otherwise).
-    public init(answerTimeout: Duration = .seconds(10)) throws(LibnlError) {
+    public convenience init(answerTimeout: Duration = .seconds(10)) throws(LibnlError) {
+        try self.init(pipe: nil, answerTimeout: answerTimeout)
+    }
+
+    /// Sends each request through `transport` and reads the answers from it
+    /// instead of a kernel socket.
+    public convenience init(transport: any NetlinkTransport, answerTimeout: Duration = .seconds(10)) throws(LibnlError) {
+        try self.init(pipe: LibnlTransportPipe(transport), answerTimeout: answerTimeout)
+    }
+
+    private init(pipe: LibnlTransportPipe?, answerTimeout: Duration) throws(LibnlError) {
         self.answerTimeout = answerTimeout
+        self.pipe = pipe
         guard let callbacks = nl_cb_alloc(NL_CB_DEFAULT) else { throw LibnlError(call: "nl_cb_alloc", code: -NLE_NOMEM) }
         self.callbacks = callbacks
         let context = Unmanaged.passUnretained(answer).toOpaque()
@@ -71,8 +89,9 @@ public final class VFSettingsWriter {
                 if let context { Unmanaged<KernelAnswer>.fromOpaque(context).takeUnretainedValue().recordAcknowledgement() }
                 return Int32(NL_STOP.rawValue)
             }, context)
+        if pipe != nil { LibnlTransportPipe.overwriteSendAndReceive(callbacks) }
         do {
-            socket = try Self.openSocket()
+            socket = try openSocket()
         } catch {
             nl_cb_put(callbacks)
             throw error
@@ -80,14 +99,14 @@ public final class VFSettingsWriter {
     }
 
     deinit {
-        if let socket { nl_socket_free(socket) }
+        dropSocket()
         nl_cb_put(callbacks)
     }
 
     /// Applies each attribute `config` sets to VF `vf` of the PF with
-    /// `pfIfindex`, each in its own request, in the order MAC, VLAN, spoof
-    /// check, trust, TX rate, link state. Returns one result per configured
-    /// attribute (none for an empty config).
+    /// `pfIfindex`, each in its own request, in `VFSettingGroup.sendingOrder`
+    /// (link state last). Returns one result per configured group (none for
+    /// an empty config).
     ///
     /// VLAN id, QoS and protocol are one kernel attribute, as are min and max
     /// TX rate: an unset part is sent as its default (QoS 0, 802.1Q, rate 0 =
@@ -97,10 +116,10 @@ public final class VFSettingsWriter {
         let changes = VFChange.changes(for: config)
         guard let index = UInt32(exactly: vf) else {
             return changes.map {
-                VFAttributeResult(attribute: $0.attribute, outcome: .failed(code: EINVAL, message: "VF index \(vf) is out of range"))
+                VFAttributeResult(group: $0.group, outcome: .failed(code: EINVAL, message: "VF index \(vf) is out of range"))
             }
         }
-        return changes.map { VFAttributeResult(attribute: $0.attribute, outcome: send($0, pfIfindex: pfIfindex, vf: index)) }
+        return changes.map { VFAttributeResult(group: $0.group, outcome: send($0, pfIfindex: pfIfindex, vf: index)) }
     }
 
     // MARK: One request
@@ -143,7 +162,8 @@ public final class VFSettingsWriter {
                     message: "the kernel did not answer within \(answerTimeout); the change may still be applied")
             }
             var descriptor = pollfd(fd: nl_socket_get_fd(socket), events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, Self.milliseconds(remaining))
+            // A transport answers at once (or fails): nothing to wait for.
+            let ready = pipe != nil ? 1 : poll(&descriptor, 1, Self.milliseconds(remaining))
             if ready < 0 {
                 let code = errno
                 if code == EINTR { continue }
@@ -169,18 +189,27 @@ public final class VFSettingsWriter {
 
     private func connectedSocket() throws(LibnlError) -> OpaquePointer {
         if let socket { return socket }
-        let opened = try Self.openSocket()
+        let opened = try openSocket()
         socket = opened
         return opened
     }
 
     private func dropSocket() {
-        if let socket { nl_socket_free(socket) }
+        if let socket {
+            pipe?.detach(from: socket)
+            nl_socket_free(socket)
+        }
         socket = nil
     }
 
-    private static func openSocket() throws(LibnlError) -> OpaquePointer {
+    private func openSocket() throws(LibnlError) -> OpaquePointer {
         guard let socket = nl_socket_alloc() else { throw LibnlError(call: "nl_socket_alloc", code: -NLE_NOMEM) }
+        if let pipe {
+            // Not connected: libnl sends and receives through the pipe.
+            nl_socket_set_cb(socket, callbacks)
+            pipe.attach(to: socket)
+            return socket
+        }
         let connected = nl_connect(socket, NetlinkABI.netlinkRoute)
         guard connected >= 0 else {
             nl_socket_free(socket)
@@ -237,6 +266,67 @@ private final class KernelAnswer {
             let status = try? NetlinkStatus(errorMessage: reply)
         {
             message = status.extAckMessage
+        }
+    }
+}
+
+/// Connects libnl's send and receive to a `NetlinkTransport`. libnl's
+/// overwrite hooks are C functions without a context argument, so each
+/// socket using a pipe is registered here, by its address, while it lives.
+final class LibnlTransportPipe: @unchecked Sendable {
+    // @unchecked: the transport is used only by the writer that owns this
+    // pipe, on that writer's thread; the registry is behind a lock.
+    private let transport: any NetlinkTransport
+
+    init(_ transport: any NetlinkTransport) { self.transport = transport }
+
+    private static let registry = Mutex<[UInt: LibnlTransportPipe]>([:])
+
+    private static func key(_ socket: OpaquePointer) -> UInt { UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(socket))) }
+
+    func attach(to socket: OpaquePointer) { Self.registry.withLock { $0[Self.key(socket)] = self } }
+
+    func detach(from socket: OpaquePointer) { _ = Self.registry.withLock { $0.removeValue(forKey: Self.key(socket)) } }
+
+    private static func pipe(for socket: OpaquePointer?) -> LibnlTransportPipe? {
+        guard let socket else { return nil }
+        return registry.withLock { $0[key(socket)] }
+    }
+
+    /// Makes every send and receive through `callbacks` (and the sockets it
+    /// is set on) go through the socket's registered pipe.
+    static func overwriteSendAndReceive(_ callbacks: OpaquePointer) {
+        nl_cb_overwrite_send(callbacks) { socket, message in
+            guard let pipe = LibnlTransportPipe.pipe(for: socket), let message, let header = nlmsg_hdr(message) else {
+                return -NLE_BAD_SOCK
+            }
+            let bytes = Array(UnsafeRawBufferPointer(start: header, count: Int(header.pointee.nlmsg_len)))
+            do {
+                try pipe.transport.send(bytes)
+            } catch {
+                return -NLE_FAILURE
+            }
+            return Int32(bytes.count)
+        }
+        // libnl frees the buffer (and the credentials) with free(3).
+        nl_cb_overwrite_recv(callbacks) { socket, address, buffer, credentials in
+            guard let pipe = LibnlTransportPipe.pipe(for: socket), let buffer else { return -NLE_BAD_SOCK }
+            let datagram: [UInt8]
+            do {
+                datagram = try pipe.transport.receive()
+            } catch {
+                return -NLE_AGAIN
+            }
+            guard !datagram.isEmpty else { return 0 }
+            guard let copy = malloc(datagram.count) else { return -NLE_NOMEM }
+            datagram.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: datagram.count) }
+            buffer.pointee = copy.assumingMemoryBound(to: UInt8.self)
+            credentials?.pointee = nil
+            if let address {
+                address.pointee = sockaddr_nl()
+                address.pointee.nl_family = sa_family_t(AF_NETLINK)  // from the kernel: port 0
+            }
+            return Int32(datagram.count)
         }
     }
 }

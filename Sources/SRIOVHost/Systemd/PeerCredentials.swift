@@ -1,9 +1,10 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSRIOVShim
 
 /// Who is at the other end of a connected AF_UNIX socket (`SO_PEERCRED`):
 /// the process, user and group as they were when it connected.
@@ -17,24 +18,26 @@ public struct PeerCredentials: Sendable, Hashable {
         self.uid = uid
         self.gid = gid
     }
+}
 
-    /// The credentials of the peer of `socket`.
-    public init(socket fd: Int32) throws(PeerCredentialsError) {
-        var pid: pid_t = 0
-        var uid: uid_t = 0
-        var gid: gid_t = 0
-        let result = sriov_shim_peer_credentials(fd, &pid, &uid, &gid)
-        guard result == 0 else { throw PeerCredentialsError(fileDescriptor: fd, errno: -result) }
-        self.init(pid: pid, uid: uid, gid: gid)
+extension Channel {
+    /// `SO_PEERCRED` of the channel's socket, read on its event loop: nil
+    /// when the channel is not a socket (the router test framework's
+    /// channels) or the option fails (not `AF_UNIX`). The one place sriovd
+    /// reads peer credentials.
+    public func peerCredentials() async -> PeerCredentials? {
+        guard let provider = self as? any SocketOptionProvider else { return nil }
+        let future: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: SO_PEERCRED))
+        guard let cred = try? await future.get() else { return nil }
+        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
     }
 }
 
-/// `getsockopt(SO_PEERCRED)` failed: not a socket, not AF_UNIX, not connected.
-public struct PeerCredentialsError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var fileDescriptor: Int32
-    public var errno: Int32
-
-    public var description: String {
-        "SO_PEERCRED on fd \(fileDescriptor): \(String(cString: strerror(errno))) (errno \(errno))"
-    }
+/// `struct ucred` (`<sys/socket.h>`, hidden from Swift's Glibc module behind
+/// `_GNU_SOURCE`): three 32-bit fields in this order, 12 bytes.
+struct UCred: Sendable {
+    var pid: pid_t = 0
+    var uid: uid_t = 0
+    var gid: gid_t = 0
 }

@@ -1,31 +1,65 @@
+import Logging
 import NIOPosix
 import SRIOVCore
-import SRIOVHost
 import Synchronization
 
-/// The controller's host, for real: sysfs for devices, drivers and counts,
-/// rtnetlink (our reader) for VF settings, libnl for VF writes. Calls that
-/// block in the kernel run on NIO's blocking thread pool, not on the
-/// cooperative pool that serves requests.
-public final class KernelVFHost: VFHost {
-    private let sysfs: SysfsTree
+/// The host port, for real: sysfs for devices, drivers and counts, rtnetlink
+/// (one `LinkReader`, shared by the inventory and the controller) for links
+/// and VF settings, libnl for VF writes. Calls that block in the kernel run
+/// on NIO's blocking thread pool, not on the cooperative pool that serves
+/// requests.
+public final class KernelHost: VFHost {
+    let sysfs: SysfsTree
+    let names: any PCINameResolving
     private let control: SRIOVDeviceControl
     private let aliases: ModuleAliases
-    // One owner per netlink socket; each used under its own lock.
-    private let reader: Mutex<LinkReader>
-    private let writer: Mutex<VFSettingsWriter>
+    // One owner per netlink socket; each used under its own lock. nil (with
+    // the reason) when the socket could not be opened: listings then carry
+    // a warning, and settings reads and writes fail with it.
+    private let reader: Mutex<LinkReader?>
+    private let writer: Mutex<VFSettingsWriter?>
+    let readerError: String?
+    private let writerError: String?
 
-    public init(sysfs: SysfsTree = SysfsTree()) throws {
+    public init(sysfs: SysfsTree = SysfsTree(), names: any PCINameResolving, logger: Logger = Logger(label: "sriovd.host")) {
         self.sysfs = sysfs
+        self.names = names
         self.control = SRIOVDeviceControl(sysfs: sysfs)
         self.aliases = ModuleAliases(sysfs: sysfs)
-        self.reader = Mutex(try LinkReader())
-        self.writer = Mutex(try VFSettingsWriter())
+        // One netlink socket each, opened now; nil with the reason when that fails.
+        func open<T>(_ make: () throws -> T) -> (T?, String?) {
+            do { return (try make(), nil) } catch { return (nil, "netlink unavailable: \(error)") }
+        }
+        let (reader, readerError) = open { try LinkReader() }
+        if let readerError {
+            logger.error("netlink unavailable; link and VF settings will be missing", metadata: ["error": "\(readerError)"])
+        }
+        let (writer, writerError) = open { try VFSettingsWriter() }
+        self.reader = Mutex(reader)
+        self.writer = Mutex(writer)
+        self.readerError = readerError
+        self.writerError = writerError
     }
 
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    struct NetlinkUnavailable: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Runs `body` on NIO's blocking pool.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
+
+    /// The link with `ifindex`, through the shared reader (blocking: call it
+    /// on the blocking pool).
+    func readLink(ifindex: Int32) throws -> LinkInfo {
+        try reader.withLock { reader in
+            guard let reader else { throw NetlinkUnavailable(description: readerError ?? "netlink unavailable") }
+            return try reader.link(ifindex: ifindex)
+        }
+    }
+
+    // MARK: VFReading
 
     public func locate(vf: PCIAddress) async -> VFLocation? {
         guard let pf = sysfs.physicalFunction(ofVF: vf),
@@ -51,38 +85,47 @@ public final class KernelVFHost: VFHost {
     public func settings(of vf: VFLocation) async throws -> VFSettings {
         let ifindex = try pfIfindex(vf.pf)
         return try await blocking { [self] in
-            let link = try self.reader.withLock { try $0.link(ifindex: ifindex) }
+            let link = try self.readLink(ifindex: ifindex)
             return link.vfs.first { $0.index == vf.index }?.settings ?? VFSettings()
         }
     }
 
-    public func write(_ config: VFConfig, to vf: VFLocation) async -> [VFSettingGroup: WriteOutcome] {
-        let groups = VFSettingGroup.groups(in: config)
+    public func describe(_ vf: VFLocation, settings: VFSettings) async -> VirtualFunction {
+        VirtualFunction(
+            index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: sysfs.driver(vf.vf),
+            netdev: sysfs.netdevs(vf.vf).first, iommuGroup: sysfs.iommuGroup(vf.vf),
+            numaNode: sysfs.numaNode(vf.vf), settings: settings)
+    }
+
+    // MARK: VFSettingsWriting
+
+    public func write(_ config: VFConfig, to vf: VFLocation) async -> [VFAttributeResult] {
+        func allFailed(_ error: any Error) -> [VFAttributeResult] {
+            VFSettingGroup.sendingOrder.filter(VFSettingGroup.groups(in: config).contains).map {
+                VFAttributeResult(group: $0, outcome: .failed(code: -1, message: "\(error)"))
+            }
+        }
         let ifindex: Int32
         do {
             ifindex = try pfIfindex(vf.pf)
         } catch {
-            return Dictionary(uniqueKeysWithValues: groups.map { ($0, WriteOutcome.failed("\(error)")) })
+            return allFailed(error)
         }
-        let results: [VFAttributeResult]
         do {
-            results = try await blocking { [self] in
-                self.writer.withLock { $0.apply(config, pfIfindex: ifindex, vf: vf.index) }
+            return try await blocking { [self] in
+                try self.writer.withLock { writer in
+                    guard let writer else {
+                        throw NetlinkUnavailable(description: self.writerError ?? "netlink unavailable")
+                    }
+                    return writer.apply(config, pfIfindex: ifindex, vf: vf.index)
+                }
             }
         } catch {
-            return Dictionary(uniqueKeysWithValues: groups.map { ($0, WriteOutcome.failed("\(error)")) })
+            return allFailed(error)
         }
-        var out: [VFSettingGroup: WriteOutcome] = [:]
-        for result in results {
-            guard let group = VFSettingGroup(rawValue: result.attribute.rawValue) else { continue }
-            switch result.outcome {
-            case .applied: out[group] = .applied
-            case .unsupported(let reason): out[group] = .unsupported(reason)
-            case .failed(_, let message): out[group] = .failed(message)
-            }
-        }
-        return out
     }
+
+    // MARK: VFDriverBinding
 
     public func driver(of device: PCIAddress) async -> String? {
         sysfs.driver(device)
@@ -118,18 +161,13 @@ public final class KernelVFHost: VFHost {
         return .named(module)
     }
 
-    public func describe(_ vf: VFLocation, settings: VFSettings) async -> VirtualFunction {
-        VirtualFunction(
-            index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: sysfs.driver(vf.vf),
-            netdev: sysfs.netdevs(vf.vf).first, iommuGroup: sysfs.iommuGroup(vf.vf),
-            numaNode: sysfs.numaNode(vf.vf), settings: settings)
-    }
-
     public func reset(_ device: PCIAddress) async throws -> Bool {
         try await blocking { [control] in
             try control.resetFunction(device) == .reset
         }
     }
+
+    // MARK: VFCountControl
 
     public func totalVFs(pf: PCIAddress) async -> Int? {
         sysfs.intAttribute(pf, "sriov_totalvfs")
@@ -139,7 +177,11 @@ public final class KernelVFHost: VFHost {
         sysfs.intAttribute(pf, "sriov_numvfs")
     }
 
-    public func virtualFunctions(pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
+    public func driversAutoprobe(pf: PCIAddress) async -> Bool? {
+        sysfs.intAttribute(pf, "sriov_drivers_autoprobe").map { $0 != 0 }
+    }
+
+    public func vfAddresses(pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
         sysfs.virtualFunctions(of: pf)
     }
 

@@ -1,68 +1,46 @@
-import Logging
 import SRIOVCore
-
-/// What the daemon asks of the host to describe it. The API depends on this,
-/// not on the kernel, so it can be tested against a fake.
-public protocol InventorySource: Sendable {
-    func physicalFunctions() async throws -> [PhysicalFunction]
-    /// nil when `address` is not an SR-IOV PF.
-    func physicalFunction(_ address: PCIAddress) async throws -> PhysicalFunctionDetail?
-    /// All VFs, or those of one PF (empty when `pf` is not a PF).
-    func virtualFunctions(pf: PCIAddress?) async throws -> [VirtualFunction]
-}
 
 /// Names for PCI ids (pci.ids through libpci), cached: ids never change names.
 public protocol PCINameResolving: Sendable {
     func names(vendorID: UInt16, deviceID: UInt16) -> (vendor: String?, device: String?)
 }
 
-/// Reads the host's SR-IOV inventory from sysfs (devices, drivers, VFs, IOMMU
+/// The host's SR-IOV inventory from sysfs (devices, drivers, VFs, IOMMU
 /// groups), netlink (link state, MAC, per-VF settings) and pci.ids (names).
+/// Every listing is read on NIO's blocking pool: sysfs and netlink reads
+/// block in the kernel.
 ///
 /// VF settings are asked for one PF at a time: the kernel's VF info costs
 /// about a millisecond per VF under RTNL, so nothing here dumps every link's VFs.
-public actor HostInventory: InventorySource {
-    private let sysfs: SysfsTree
-    private let links: LinkReader?
-    private let linkError: String?
-    private let names: any PCINameResolving
-    private let logger: Logger
-
-    public init(sysfs: SysfsTree = SysfsTree(), names: any PCINameResolving, logger: Logger) {
-        self.sysfs = sysfs
-        self.names = names
-        self.logger = logger
-        do {
-            self.links = try LinkReader()
-            self.linkError = nil
-        } catch {
-            self.links = nil
-            self.linkError = "netlink unavailable: \(error)"
-            logger.error("netlink unavailable; link and VF settings will be missing", metadata: ["error": "\(error)"])
+extension KernelHost: InventorySource {
+    public func physicalFunctions() async throws -> [PhysicalFunction] {
+        try await blocking { [self] in
+            try self.sysfs.physicalFunctionAddresses().map { self.describePF($0).pf }
         }
     }
 
-    public func physicalFunctions() throws -> [PhysicalFunction] {
-        try sysfs.physicalFunctionAddresses().map { describe($0).pf }
-    }
-
-    public func physicalFunction(_ address: PCIAddress) throws -> PhysicalFunctionDetail? {
-        guard sysfs.fileExists(sysfs.devicePath(address) + "/sriov_totalvfs") else { return nil }
-        let (pf, vfs) = describe(address)
-        return PhysicalFunctionDetail(pf: pf, vfs: vfs)
-    }
-
-    public func virtualFunctions(pf: PCIAddress?) throws -> [VirtualFunction] {
-        let pfs = try pf.map { [$0] } ?? sysfs.physicalFunctionAddresses()
-        var result: [VirtualFunction] = []
-        for address in pfs where sysfs.fileExists(sysfs.devicePath(address) + "/sriov_totalvfs") {
-            result += describe(address).vfs
+    public func physicalFunction(_ address: PCIAddress) async throws -> PhysicalFunctionDetail? {
+        try await blocking { [self] in
+            guard self.sysfs.fileExists(self.sysfs.devicePath(address) + "/sriov_totalvfs") else { return nil }
+            let (pf, vfs) = self.describePF(address)
+            return PhysicalFunctionDetail(pf: pf, vfs: vfs)
         }
-        return result
     }
 
-    /// One PF and its VFs, with one netlink request for the PF's VF settings.
-    private func describe(_ address: PCIAddress) -> (pf: PhysicalFunction, vfs: [VirtualFunction]) {
+    public func virtualFunctions(pf: PCIAddress?) async throws -> [VirtualFunction] {
+        try await blocking { [self] in
+            let pfs = try pf.map { [$0] } ?? self.sysfs.physicalFunctionAddresses()
+            var result: [VirtualFunction] = []
+            for address in pfs where self.sysfs.fileExists(self.sysfs.devicePath(address) + "/sriov_totalvfs") {
+                result += self.describePF(address).vfs
+            }
+            return result
+        }
+    }
+
+    /// One PF and its VFs, with one netlink request for the PF's VF settings
+    /// (blocking: call it on the blocking pool).
+    private func describePF(_ address: PCIAddress) -> (pf: PhysicalFunction, vfs: [VirtualFunction]) {
         var warnings: [String] = []
         let vendorID = UInt16(truncatingIfNeeded: sysfs.hexAttribute(address, "vendor") ?? 0)
         let deviceID = UInt16(truncatingIfNeeded: sysfs.hexAttribute(address, "device") ?? 0)
@@ -85,9 +63,11 @@ public actor HostInventory: InventorySource {
         if let netdev = netdevs.first, let ifindex = sysfs.ifindex(address, netdev: netdev) {
             pf.netdev = netdev
             pf.ifindex = ifindex
-            if let links {
+            if let readerError {
+                warnings.append(readerError)
+            } else {
                 do {
-                    let link = try links.link(ifindex: ifindex)
+                    let link = try readLink(ifindex: ifindex)
                     pf.netdev = link.name
                     pf.mac = link.mac
                     pf.adminUp = link.isAdminUp
@@ -98,8 +78,6 @@ public actor HostInventory: InventorySource {
                 } catch {
                     warnings.append("could not read link \(netdev) (ifindex \(ifindex)): \(error)")
                 }
-            } else if let linkError {
-                warnings.append(linkError)
             }
         } else if pf.driver != nil {
             warnings.append("the PF's driver has no network interface; VF settings cannot be read")
