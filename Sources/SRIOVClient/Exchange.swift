@@ -62,7 +62,16 @@ extension SRIOVClient {
                     do {
                         response = StreamingResponse(head: try await reader.head(), reader: reader)
                     } catch {
-                        if let sendError { throw ClientError(sendError, during: .send, of: self) }
+                        // An answer that arrived unreadable says more than the
+                        // failed send; no answer at all, and the send's error does.
+                        if let sendError {
+                            if let answer = error as? ClientError, case .malformedResponse(let reason) = answer,
+                                reason != ResponseReader.closedUnanswered
+                            {
+                                throw answer
+                            }
+                            throw ClientError(sendError, during: .send, of: self)
+                        }
                         throw error
                     }
                     if !timeBoundsBody { timer.cancel() }
@@ -208,6 +217,8 @@ private final class ResponseReader {
     }
 
     /// The final response's head (NIO's codec drops interim 1xx responses).
+    static let closedUnanswered = "sriovd closed the connection without answering"
+
     func head() async throws(ClientError) -> HTTPResponseHead {
         switch try await next() {
         case .head(let head)?:
@@ -216,7 +227,7 @@ private final class ResponseReader {
             }
             return head
         case nil:
-            throw .malformedResponse("sriovd closed the connection without answering")
+            throw .malformedResponse(Self.closedUnanswered)
         case .body?, .end?:
             throw .malformedResponse("sriovd sent a body before a status line")
         }

@@ -1,33 +1,6 @@
-/// Any JSON value, kept whole so a response can be re-printed without a
-/// schema: nothing the daemon sent is dropped, integers stay integers.
-enum JSONValue: Hashable, Sendable, Decodable {
-    case null
-    case bool(Bool)
-    case integer(Int64)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+import SRIOVCore
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
+extension JSONValue {
     /// The value as jq prints it: two spaces per level, `"key": value`,
     /// object keys sorted, `[]` and `{}` when empty, no trailing newline.
     var prettyPrinted: String {

@@ -6,13 +6,15 @@ import Logging
 import Metrics
 import MetricsTestKit
 import NIOCore
+import SRIOVAPI
 import SRIOVCore
+import SRIOVHostTesting
 import Testing
 @testable import SRIOVDaemon
 
 @Suite("Operation timers")
 struct OperationTimersTests {
-    let host = ControllerFakeHost()
+    let host = FakeHost.threeVFs()
     let metrics = TestMetrics()
     let store = try! StateStore(directory: NSTemporaryDirectory() + "sriovd-timers-\(UUID().uuidString)")
 
@@ -115,7 +117,7 @@ struct OperationTimersTests {
     @Test("PATCH's Server-Timing shows the durations the timers recorded")
     func serverTimingFromTimers() async throws {
         let controller = controller()
-        let app = Application(router: makeRouter(inventory: try FakeInventory.twoPFs(), controller: controller))
+        let app = Application(router: makeRouter(inventory: try FakeHost.twoPFs(), controller: controller))
         let header = try await app.test(.router) { client in
             try await client.execute(
                 uri: "/v1/vfs/\(host.address(1))", method: .patch, headers: [.contentType: "application/json"],

@@ -185,6 +185,15 @@ struct VFControllerTests {
             #expect(detail.contains("VF 2"))
         }
         #expect(host.state.withLock { $0.numVFsWrites.isEmpty })
+        // Refused with autoprobe in the same request: autoprobe is not changed either.
+        do {
+            try await controller.setNumVFs(pf: host.pf, count: 1, driversAutoprobe: true, force: false)
+            Issue.record("lowered over an in-use VF")
+        } catch {
+            guard case .conflict = error else { Issue.record("\(error)"); return }
+        }
+        #expect(host.state.withLock { $0.autoprobe } == false)
+        #expect(!host.operations.contains { $0.hasPrefix("autoprobe") })
         try await controller.setNumVFs(pf: host.pf, count: 1, driversAutoprobe: false, force: true)
         #expect(host.state.withLock { $0.numVFsWrites } == [1])
         #expect(host.state.withLock { $0.autoprobe } == false)

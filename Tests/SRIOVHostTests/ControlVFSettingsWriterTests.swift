@@ -236,7 +236,8 @@ struct ControlVFSettingsWriterTests {
             Issue.record("\(results[2])")
             return
         }
-        let changes: [VFChange] = [.spoofCheck(false), .trust(true), .linkState(.enable)]
+        let config = VFConfig(spoofCheck: false, trust: true, linkState: .enable)
+        let changes = VFChange.changes(for: config)
         try #require(kernel.requests.count == changes.count)
         for (request, change) in zip(kernel.requests, changes) {
             #expect(request.type == 19)  // RTM_SETLINK

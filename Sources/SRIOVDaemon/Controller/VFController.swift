@@ -301,18 +301,16 @@ public final class VFController: Sendable {
                 field: "numVFs", value: String(count), reason: "is outside 0-\(total) (sriov_totalvfs of \(pf))"))
         }
         try await serializeExclusive(pf: pf) { () throws(ControllerError) in
-            if let driversAutoprobe {
-                do { try await self.host.setDriversAutoprobe(pf: pf, enabled: driversAutoprobe) } catch {
-                    throw .hostFailure("setting sriov_drivers_autoprobe of \(pf): \(error)")
-                }
-            }
-            guard let count else { return }
+            // Everything that can refuse is decided before anything changes:
+            // a refused request leaves autoprobe as it was, too.
             let current = await self.host.numVFs(pf: pf) ?? 0
-            guard count != current else { return }
             // Between two nonzero counts the kernel goes through 0: every VF
             // is removed and recreated, not only those above the new count.
-            let leaving = await self.host.vfAddresses(pf: pf).filter { current != 0 || $0.index >= count }
-            if !leaving.isEmpty && !force {
+            var leaving: [(index: Int, address: PCIAddress)] = []
+            if let count, count != current {
+                leaving = await self.host.vfAddresses(pf: pf).filter { current != 0 || $0.index >= count }
+            }
+            if let count, !leaving.isEmpty && !force {
                 var busy: [String] = []
                 for vf in leaving {
                     let use = await self.use(of: vf.address)
@@ -323,6 +321,12 @@ public final class VFController: Sendable {
                         "changing \(pf) from \(current) to \(count) VFs would remove \(busy.joined(separator: ", ")); release them first or set force")
                 }
             }
+            if let driversAutoprobe {
+                do { try await self.host.setDriversAutoprobe(pf: pf, enabled: driversAutoprobe) } catch {
+                    throw .hostFailure("setting sriov_drivers_autoprobe of \(pf): \(error)")
+                }
+            }
+            guard let count, count != current else { return }
             do {
                 try await self.host.setNumVFs(pf: pf, to: count, timeout: self.numVFsTimeout)
             } catch {
