@@ -109,7 +109,8 @@ mkdir -p /run/systemd/journal
 /usr/bin/python3 "$RIG_REPO/scripts/journal-listener.py" "$journal" "$RIG_OUT/journal.bin" \
   "$RIG_OUT/journal.ready" "$RIG_OUT/journal.jsonl" &
 listener=$!
-rig_wait_for "[ -e '$RIG_OUT/journal.ready' ]" 10 || rig_die "the journal listener did not start"
+# python3 starting in the emulated VM can take over 10 s on a loaded host.
+rig_wait_for "[ -e '$RIG_OUT/journal.ready' ]" 60 || rig_die "the journal listener did not start"
 mkdir -p /etc/sriovd-test
 printf '[daemon]\nrelease_action = "scrub"\n' >/etc/sriovd-test/scrub.toml
 start_sriovd --log-target journal --config /etc/sriovd-test/scrub.toml
