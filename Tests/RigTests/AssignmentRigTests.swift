@@ -32,6 +32,7 @@ struct AssignmentRigTests {
         #expect((try body(out, "list")["assignments"] as? [Any])?.count == 1)
         #expect(try status(out, "patch-1") == 200)
         #expect(r["invariants_live"] == "OK;")
+        #expect(r["invariants_undrifted"] == "OK;")
         #expect(try status(out, "release-2") == 200)
         #expect(try status(out, "release-2-again") == 404)
         #expect(r["vf2_driver_after_release"] == "none")
@@ -41,6 +42,20 @@ struct AssignmentRigTests {
         #expect(try status(out, "bad-field") == 400 && (try body(out, "bad-field")["field"] as? String) == "colour")
     }
 
+    @Test("the invariant checker compares every setting and the driver: drift behind sriovd's back is reported")
+    func checkerSeesDrift() async throws {
+        let (out, r) = try await results()
+        let vf = try #require(try body(out, "assign-1")["vf"] as? String)
+        let free = try #require(r["drift_free_vf"])
+        let lines = Set((r["invariants_drift"] ?? "").split(separator: ";").map(String.init))
+        #expect(
+            lines == [
+                "\(vf) of vm1/net0: qos 3, recorded 2", "\(vf) of vm1/net0: spoofCheck True, recorded False",
+                "\(vf) of vm1/net0: trust False, recorded True", "\(vf) of vm1/net0: maxTxRate 0, recorded 200",
+                "free VF \(free): driver 'vfio-pci', was None",
+            ], "\(lines)")
+    }
+
     @Test(
         "killed at each step of assign and release, a restart repairs everything",
         arguments: ["assign.reserved", "assign.programmed", "assign.bound", "release.begun", "release.unbound", "release.restored"])
@@ -48,6 +63,7 @@ struct AssignmentRigTests {
         let (_, r) = try await results()
         #expect(r["crash_\(point)_exit"] == "137", "sriovd died at \(point)")
         #expect(r["crash_\(point)_invariants"] == "OK;", "after restart: \(r["crash_\(point)_invariants"] ?? "?")")
+        #expect(r["crash_\(point)_assigned"] == "OK;", "assigned: \(r["crash_\(point)_assigned"] ?? "?")")
         #expect(r["crash_\(point)_after_retry"] == "OK;")
     }
 

@@ -70,25 +70,50 @@ struct ProgrammingRigTests {
         #expect(reported["rssQuery"] == nil)
     }
 
-    @Test("802.1ad and TX rate: applied and read back, or reported and nothing changed")
-    func optionalSettings() async throws {
+    /// VF `index` as `GET /v1/vfs?pf=` answered in the call `name`.
+    func apiVF(_ out: URL, _ name: String, index: Int = 0) throws -> [String: Any] {
+        let vfs = try #require(try body(out, name)["vfs"] as? [[String: Any]])
+        return try #require(vfs.first { $0["index"] as? Int == index })
+    }
+
+    @Test("rollback on igb: a VLAN igb refuses (802.1ad) fails; the MAC, spoof check and trust it applied are undone and read back as before")
+    func rollback() async throws {
         let out = try await Self.scenario.output()
-        let qinq = try status(out, "set-qinq")
-        let afterQinq = try ipVF(out, "after-qinq")
-        if qinq == 200 {
-            #expect(afterQinq.vlan == 200)
-        } else {
-            #expect(qinq == 500)
-            #expect(outcomes(try body(out, "set-qinq"))["vlan"] == "failed")
-            #expect(afterQinq.vlan == 100 && afterQinq.qos == 3, "a refused VLAN leaves the previous one")
-        }
-        let rate = try status(out, "set-rate")
+        #expect(try status(out, "set-qinq") == 500)
+        let answer = try body(out, "set-qinq")
+        #expect(outcomes(answer) == ["mac": "rolledBack", "vlan": "failed", "spoofCheck": "rolledBack", "trust": "rolledBack"])
+        let vlan = try #require((answer["results"] as? [[String: Any]])?.first { $0["setting"] as? String == "vlan" })
+        // igb_ndo_set_vf_vlan: anything but 802.1Q is EPROTONOSUPPORT.
+        #expect((vlan["detail"] as? String)?.contains("Protocol not supported") == true, "\(vlan)")
+        // Netlink: exactly as before the request (set-all's values).
+        let before = try ipVF(out, "after-set")
+        let after = try ipVF(out, "after-qinq")
+        #expect(after == before)
+        #expect(after.mac == "52:54:00:12:34:56" && after.vlan == 100 && after.qos == 3 && after.vlanProto == nil)
+        #expect(after.spoofCheck == false && after.trust == true)
+        let text = try out.file("after-qinq.ip.txt").split(separator: "\n").first { $0.contains("vf 0 ") }
+        #expect(
+            text?.contains("link/ether 52:54:00:12:34:56 brd ff:ff:ff:ff:ff:ff, vlan 100, qos 3, spoof checking off") == true,
+            "\(text ?? "no vf 0 line")")
+        #expect(text?.contains("trust on") == true && text?.contains("802.1ad") == false)
+        // The API reads the same back.
+        let vf = try apiVF(out, "after-qinq-vfs")
+        #expect(vf["mac"] as? String == "52:54:00:12:34:56")
+        #expect(vf["vlan"] as? Int == 100 && vf["qos"] as? Int == 3 && vf["vlanProto"] as? String == "802.1Q")
+        #expect(vf["spoofCheck"] as? Bool == false && vf["trust"] as? Bool == true)
+    }
+
+    @Test("TX rate on igb (PF link up): a maximum is applied and read back; a minimum is refused, igb has none, and changes nothing")
+    func txRate() async throws {
+        let out = try await Self.scenario.output()
+        #expect(try status(out, "set-rate") == 200)
+        #expect(outcomes(try body(out, "set-rate")) == ["txRate": "applied"])
         let afterRate = try ipVF(out, "after-rate")
-        if rate == 200 {
-            #expect(afterRate.maxTx == 100)
-        } else {
-            #expect(outcomes(try body(out, "set-rate"))["txRate"] == "failed")
-        }
+        #expect(afterRate.maxTx == 100 && afterRate.minTx == 0)
+        #expect(try status(out, "set-min-rate") == 500)
+        #expect(outcomes(try body(out, "set-min-rate")) == ["txRate": "failed"])
+        let afterMin = try ipVF(out, "after-min-rate")
+        #expect(afterMin == afterRate)
     }
 
     @Test("bad input is a 400 naming the field, and changes nothing")
@@ -122,6 +147,14 @@ struct ProgrammingRigTests {
         #expect(restored.spoofCheck == original.spoofCheck)
         #expect(restored.trust == original.trust)
         #expect(restored.maxTx == original.maxTx)
+        // igb only has 802.1Q (ip prints no protocol for it) and no minimum
+        // TX rate (it reports 0): so they were, and so they are again.
+        #expect(original.vlanProto == nil && restored.vlanProto == nil)
+        #expect(original.minTx == 0 && restored.minTx == 0)
+        #expect(restored == original)
+        let vf = try #require(try body(out, "restore")["vf"] as? [String: Any])
+        #expect(vf["vlanProto"] as? String == "802.1Q")
+        #expect(vf["minTxRate"] as? Int == 0 && vf["maxTxRate"] as? Int == 0)
     }
 
     @Test("binding: vfio-pci with the emulated IOMMU, back to igbvf, then none; unknown driver refused")
@@ -152,8 +185,12 @@ struct ProgrammingRigTests {
     func responseIdentity() async throws {
         let out = try await Self.scenario.output()
         let vf = try #require(try body(out, "set-all")["vf"] as? [String: Any])
-        #expect(vf["iommuGroup"] as? Int != nil)
-        #expect(vf["pf"] as? String != nil)
+        let group = try out.file("vf0-iommu-group.txt").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(vf["iommuGroup"] as? Int == Int(group), "sysfs: group \(group)")
+        let pf = (try body(out, "numvfs-3")["pf"] as? [String: Any])?["pciAddress"] as? String
+        #expect(pf != nil && vf["pf"] as? String == pf)
+        #expect(vf["pciAddress"] as? String == (try out.file("vfs.txt")).split(separator: " ").first.map(String.init))
+        #expect(vf["index"] as? Int == 0)
     }
 
     @Test("lowering the count over a VF in use is refused (409) unless forced")

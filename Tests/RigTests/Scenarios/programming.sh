@@ -23,6 +23,7 @@ echo "after-refusals $(cat "/sys/bus/pci/devices/$pf/sriov_numvfs")" >>"$RIG_OUT
 api numvfs-3 PUT "/v1/pfs/$pf" '{"numVFs": 3, "driversAutoprobe": false}'
 vf0=$(rig_vf_pci "$pf" 0); vf1=$(rig_vf_pci "$pf" 1); vf2=$(rig_vf_pci "$pf" 2)
 echo "$vf0 $vf1 $vf2" >"$RIG_OUT/vfs.txt"
+echo "$(basename "$(readlink "/sys/bus/pci/devices/$vf0/iommu_group")")" >"$RIG_OUT/vf0-iommu-group.txt"
 ipvf original "$pf"
 
 # Every setting at once; link state and RSS query are unsupported on igb
@@ -30,13 +31,22 @@ ipvf original "$pf"
 api set-all PATCH "/v1/vfs/$vf0" \
   '{"mac":"52:54:00:12:34:56","vlan":100,"qos":3,"spoofCheck":false,"trust":true,"linkState":"enable","rssQuery":true}'
 ipvf after-set "$pf"
-# 802.1ad.
-api set-qinq PATCH "/v1/vfs/$vf0" '{"vlan":200,"vlanProto":"802.1ad"}'
+# Rollback on the real driver: igb takes only 802.1Q VLANs, so this VLAN
+# fails; the MAC (written before it), spoof check and trust (written after
+# it) were applied and must be undone: the VF reads as before the request.
+api set-qinq PATCH "/v1/vfs/$vf0" \
+  '{"mac":"52:54:00:12:34:99","vlan":200,"vlanProto":"802.1ad","spoofCheck":true,"trust":false}'
 ipvf after-qinq "$pf"
+ip -d link show dev "$(rig_pf_netdev "$pf")" >"$RIG_OUT/after-qinq.ip.txt"
+api after-qinq-vfs GET "/v1/vfs?pf=$pf"
 # TX rate (igb refuses it until the PF link speed is known: wait for it).
-rig_wait_for "[ \"\$(cat /sys/class/net/$(rig_pf_netdev "$pf")/speed 2>/dev/null)\" -gt 0 ]" 20 || true
+rig_wait_for "[ \"\$(cat /sys/class/net/$(rig_pf_netdev "$pf")/speed 2>/dev/null)\" -gt 0 ]" 20 \
+  || rig_die "the PF's link speed is not known: igb would refuse every TX rate"
 api set-rate PATCH "/v1/vfs/$vf0" '{"maxTxRate":100}'
 ipvf after-rate "$pf"
+# igb has no minimum TX rate (it reports 0 and refuses anything else).
+api set-min-rate PATCH "/v1/vfs/$vf0" '{"minTxRate":10}'
+ipvf after-min-rate "$pf"
 
 # Bad input: refused with a 400 naming the field, and nothing changes.
 ipvf before-bad "$pf"
