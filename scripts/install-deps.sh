@@ -15,7 +15,7 @@ export DEBIAN_FRONTEND=noninteractive
 # scripts/package.sh builds the Debian package with dpkg-deb and
 # dpkg-shlibdeps (dpkg-dev), its sriovd.toml(5) with lowdown and checks it
 # with lintian; man-db gives the tests `man`.
-package_tools="dpkg-dev fakeroot lowdown lintian man-db"
+package_tools="dpkg-dev lowdown lintian man-db"
 
 need_apt=0
 for pkg in libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
