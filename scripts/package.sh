@@ -38,8 +38,9 @@ log() { printf '[package] %s\n' "$*" >&2; }
 
 scratch="${SRIOVD_RELEASE_SCRATCH:-.build-release}"
 log "release build (static Swift standard library) in $scratch"
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product sriovd >&2
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product sriovctl >&2
+# All products at once: a build with --product plans differently and
+# recompiles modules that a plain build already made.
+swift build -c release --static-swift-stdlib --scratch-path "$scratch" >&2
 bin="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)"
 
 # argument-parser's generate-manual, the tool behind its generate-manual
@@ -92,6 +93,7 @@ echo /etc/sriovd/sriovd.toml >"$root/DEBIAN/conffiles"
 
 log "man pages: sriovd(8), sriovctl(8) by generate-manual; sriovd.toml(5) from docs/configuration.md"
 date_ymd="$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)"
+mkdir -p "$work/man"
 for tool in sriovd sriovctl; do
   "$generate_manual" "$bin/$tool" --section 8 --date "$date_ymd" --output-directory "$work/man" >&2
   [ -s "$work/man/$tool.8" ] || { echo "package: generate-manual wrote no $tool.8" >&2; exit 1; }
@@ -163,7 +165,7 @@ Description: SR-IOV virtual function manager for hypervisor hosts
  .
  Installing the package enables and starts nothing: the configuration,
  /etc/sriovd/sriovd.toml, ships with every setting commented out, and
- `systemctl enable --now sriovd.socket` starts the service.
+ "systemctl enable --now sriovd.socket" starts the service.
 EOF
 
 # Permissions as dpkg-deb will record them: root-owned, no group write.
