@@ -56,7 +56,13 @@ log "package $deb unpacked in $out/pkg; results in $out"
 # internationalization tables) inside the unstripped release binaries.
 release="$(cd "$repo" && swift build -c release --static-swift-stdlib --scratch-path "${SRIOVD_RELEASE_SCRATCH:-.build-release}" --show-bin-path)"
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1000000 }'; }
-icu() { nm -S --defined-only "$1" 2>/dev/null | awk '$4 ~ /^icudt[0-9]+_dat$/ { s += strtonum("0x" $2) } END { print s + 0 }'; }
+icu() {
+  local total=0 hex
+  for hex in $(nm -S --defined-only "$1" 2>/dev/null | awk '$4 ~ /^icudt[0-9]+_dat$/ { print $2 }'); do
+    total=$((total + 16#$hex))
+  done
+  echo "$total"
+}
 declare -A size icu_bytes
 for tool in sriovd sriovctl; do
   file="$out/pkg/usr/$([ "$tool" = sriovd ] && echo sbin || echo bin)/$tool"
