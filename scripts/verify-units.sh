@@ -5,7 +5,7 @@
 # supported (systemd 252+).
 #   scripts/verify-units.sh [SRIOVD_BINARY]
 # SRIOVD_BINARY (default .build/debug/sriovd) stands in for the units'
-# /usr/local/bin/sriovd (ExecStart=, ExecStartPost=), which verify requires to exist. Exits non-zero on
+# /usr/sbin/sriovd (ExecStart=, ExecStartPost=), which verify requires to exist. Exits non-zero on
 # any error or warning; 77 when systemd-analyze is not installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +20,10 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/units" "$work/root"
-sed "s#^ExecStartPost=-/usr/local/bin/sriovd #ExecStartPost=-$binary #" systemd/sriovd.socket > "$work/units/sriovd.socket"
-sed "s#^ExecStart=/usr/local/bin/sriovd #ExecStart=$binary #" systemd/sriovd.service > "$work/units/sriovd.service"
+sed "s#^ExecStartPost=-/usr/sbin/sriovd #ExecStartPost=-$binary #" systemd/sriovd.socket > "$work/units/sriovd.socket"
+sed "s#^ExecStart=/usr/sbin/sriovd #ExecStart=$binary #" systemd/sriovd.service > "$work/units/sriovd.service"
 grep -q "^ExecStart=$binary " "$work/units/sriovd.service" || {
-  echo "verify-units: sriovd.service has no ExecStart=/usr/local/bin/sriovd line to point at $binary" >&2; exit 1; }
+  echo "verify-units: sriovd.service has no ExecStart=/usr/sbin/sriovd line to point at $binary" >&2; exit 1; }
 
 status=0
 # check quiet|chatty NAME COMMAND...: runs COMMAND; failing is an error, and

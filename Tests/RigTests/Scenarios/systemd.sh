@@ -7,6 +7,7 @@
 # sriovd through the socket and ends the manager. Results go to $RIG_OUT.
 set -euo pipefail
 . "$RIG_REPO/Tests/RigTests/Scenarios/common.sh"
+. "$RIG_REPO/Tests/RigTests/Scenarios/systemd-namespace.sh"
 
 pf=${PFS[0]}
 ip link set dev "$(rig_pf_netdev "$pf")" up
@@ -28,12 +29,9 @@ chmod 0644 /etc/sriovd/sriovd.toml
 sbin=/run/sriovd-rig-bin
 mkdir -p "$sbin"
 mount --bind "$BIN" "$sbin"
-sed "s#/usr/local/bin/sriovd #$sbin/sriovd #" "$RIG_REPO/systemd/sriovd.service" >"$units/sriovd.service"
-sed "s#/usr/local/bin/sriovd #$sbin/sriovd #" "$RIG_REPO/systemd/sriovd.socket" >"$units/sriovd.socket"
+sed "s#/usr/sbin/sriovd #$sbin/sriovd #" "$RIG_REPO/systemd/sriovd.service" >"$units/sriovd.service"
+sed "s#/usr/sbin/sriovd #$sbin/sriovd #" "$RIG_REPO/systemd/sriovd.socket" >"$units/sriovd.socket"
 grep -q "$sbin/sriovd " "$units/sriovd.service" "$units/sriovd.socket" || rig_die "the units' ExecStart= lines moved"
-# This machine's own tmpfiles.d setup walks the whole shared file system under
-# TCG (200 s); sriovd's own tmpfiles.d entry was applied above.
-ln -sf /dev/null "$units/systemd-tmpfiles-setup.service"
 cat >"$units/sriovd-rig.target" <<'UNIT'
 [Unit]
 Description=sriovd under systemd (rig)
@@ -51,22 +49,4 @@ StandardOutput=append:$RIG_OUT/checks.log
 StandardError=append:$RIG_OUT/checks.log
 UNIT
 
-# cgroup v2 for the manager.
-mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup
-rig_log "starting systemd as PID 1 of a new PID namespace"
-unshare --pid --fork --mount --mount-proc --propagation private \
-  env SYSTEMD_UNIT_PATH="$units:" container=sriovd-rig \
-  /lib/systemd/systemd --system --unit=sriovd-rig.target --log-target=kmsg --show-status=no \
-  >"$RIG_OUT/systemd.log" 2>&1 &
-namespace=$!
-# The check unit writes done=yes last; then the whole namespace goes (its
-# PID 1 killed from outside, which kills everything in it).
-for _ in $(seq 600); do
-  grep -q '^done=' "$RIG_OUT/systemd-results.txt" 2>/dev/null && break
-  kill -0 "$namespace" 2>/dev/null || break
-  sleep 1
-done
-echo "manager_alive=$(kill -0 "$namespace" 2>/dev/null && echo yes || echo no)" >>"$RIG_OUT/systemd-results.txt"
-pkill -KILL -P "$namespace" 2>/dev/null || true
-wait "$namespace" 2>/dev/null || true
-rig_log "systemd ended"
+run_systemd_namespace "$units" sriovd-rig.target "$RIG_OUT/systemd-results.txt"
