@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the Debian package sriovd_<version>-<revision>_amd64.deb from a
+# Builds the Debian package sriovd_<version>_amd64.deb (with --revision N,
+# sriovd_<version>-N_amd64.deb) from a
 # release build linked with the static Swift standard library, so the host
 # needs no Swift toolchain.
 #
 #   scripts/package.sh [--revision N] [--out DIR] [--lint]
 #
-# --revision N  Debian revision (default 1): a rebuild of the same sources
-#               with a higher revision is an upgrade of the package.
+# --revision N  a Debian revision (default none: the package's version is
+#               sriovd's own): a rebuild of the same sources with a higher
+#               revision is an upgrade of the package.
 # --out DIR     where the .deb goes (default .build-release/deb); its path is
 #               the last line printed.
 # --lint        run lintian on it afterwards; any error fails.
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-revision=1
+revision=""
 out=.build-release/deb
 lint=0
 while [ $# -gt 0 ]; do
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: scripts/package.sh [--revision N] [--out DIR] [--lint]" >&2; exit 2 ;;
   esac
 done
-[[ "$revision" =~ ^[0-9]+$ ]] || { echo "package: --revision must be a number, not '$revision'" >&2; exit 2; }
+[[ -z "$revision" || "$revision" =~ ^[0-9]+$ ]] || { echo "package: --revision must be a number, not '$revision'" >&2; exit 2; }
 for tool in dpkg-deb dpkg-shlibdeps lowdown strip gzip; do
   command -v "$tool" >/dev/null || { echo "package: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
@@ -53,7 +55,7 @@ generate_manual="$(swift build -c release --package-path "$parser" --scratch-pat
 
 upstream="$("$bin/sriovd" --version)"
 [[ "$upstream" =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || { echo "package: sriovd --version printed '$upstream', not a version" >&2; exit 1; }
-version="$upstream-$revision"
+version="$upstream${revision:+-$revision}"
 # Dates from the commit, so that two builds of one commit are the same.
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"

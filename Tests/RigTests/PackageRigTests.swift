@@ -9,16 +9,10 @@ import Testing
 /// (scripts/test.sh builds them).
 @Suite("the Debian package under systemd on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng, the packages)",
        .serialized,
-       .enabled(if: Rig.shouldRun && (PackageRigTests.packagesBuilt || Rig.isRequired),
+       .enabled(if: Rig.shouldRun && (Rig.packagesBuilt || Rig.isRequired),
                 "SR-IOV test VM or packages unavailable: \(Rig.unavailableReason ?? "no packages in .build-release/deb (scripts/package.sh)")"))
 struct PackageRigTests {
     static let scenario = RigScenario(name: "package", pfs: 1)
-
-    static var packagesBuilt: Bool {
-        let dir = Rig.repoRoot.appendingPathComponent(".build-release/deb").path
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.contains { $0.hasSuffix("-1_amd64.deb") } && names.contains { $0.hasSuffix("-2_amd64.deb") }
-    }
 
     func results() async throws -> [String: String] {
         try await Self.scenario.keyValues("package-results.txt").1
@@ -113,5 +107,14 @@ struct PackageRigTests {
         #expect(!group.contains("\nsriovd-ro:"), "the VM's systemd-sysusers wrote the host's /etc/group")
         let passwd = try String(contentsOfFile: "/etc/passwd", encoding: .utf8)
         #expect(!passwd.contains("\nsriovd-reader:"), "the VM's useradd wrote the host's /etc/passwd")
+    }
+}
+
+extension Rig {
+    /// Whether scripts/package.sh left revisions 1 and 2 in .build-release/deb.
+    static var packagesBuilt: Bool {
+        let dir = repoRoot.appendingPathComponent(".build-release/deb").path
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.contains { $0.hasSuffix("-1_amd64.deb") } && names.contains { $0.hasSuffix("-2_amd64.deb") }
     }
 }
