@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A VM NIC's identity: which VM, which of its NICs. Both are names the
 /// orchestrator chooses: 1-128 of ASCII letters, digits, `.`, `_`, `:`, `-`

@@ -83,6 +83,8 @@ final class QEMUGuestProcess: @unchecked Sendable {
 
     deinit { stop() }
 
+    var pid: Int32 { process.processIdentifier }
+
     func stop() {
         if process.isRunning {
             process.terminate()

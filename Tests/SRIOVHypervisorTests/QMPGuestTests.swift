@@ -7,12 +7,19 @@ import Testing
 /// One booted guest for the whole suite (a boot costs ten seconds or more).
 actor SharedGuest {
     static let shared = SharedGuest()
+    nonisolated(unsafe) static var running: Int32 = 0
     private var guest: Result<QEMUGuestProcess, any Error>?
 
     func get() throws -> QEMUGuestProcess {
         if let guest { return try guest.get() }
         let result = Result { try QEMUGuestProcess() }
         guest = result
+        if case .success(let process) = result {
+            // The test process may end without deinitialising a shared
+            // value: QEMU must not outlive it.
+            Self.running = process.pid
+            atexit { if SharedGuest.running > 0 { kill(SharedGuest.running, SIGTERM) } }
+        }
         return try result.get()
     }
 }
