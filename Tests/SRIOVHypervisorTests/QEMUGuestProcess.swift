@@ -85,9 +85,11 @@ final class QEMUGuestProcess: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
+    /// Ends QEMU at once (nothing in the guest is worth keeping). SIGKILL:
+    /// a child of this process may have SIGTERM blocked.
     func stop() {
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

@@ -18,7 +18,7 @@ actor SharedGuest {
             // The test process may end without deinitialising a shared
             // value: QEMU must not outlive it.
             Self.running = process.pid
-            atexit { if SharedGuest.running > 0 { kill(SharedGuest.running, SIGTERM) } }
+            atexit { if SharedGuest.running > 0 { kill(SharedGuest.running, SIGKILL) } }
         }
         return try result.get()
     }
