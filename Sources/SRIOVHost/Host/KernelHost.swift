@@ -155,7 +155,7 @@ public final class KernelHost: VFHost {
     private func hostDriverChoice(for device: PCIAddress) -> DriverChoice {
         guard let module = aliases.hostDriver(for: device) else { return .host }
         let drivers = sysfs.root + "/bus/pci/drivers/"
-        for name in [module, module.replacingOccurrences(of: "_", with: "-")] where sysfs.fileExists(drivers + name) {
+        for name in [module, module.replacing("_", with: "-")] where sysfs.fileExists(drivers + name) {
             return .named(name)
         }
         return .named(module)
