@@ -127,10 +127,25 @@ start=$(date +%s)
 vrc=0
 # timeout kills vng and its qemu child (same process group). vng's temporary
 # files go to $tmp, removed on exit even after a kill.
-TMPDIR="$tmp" timeout --kill-after=15 "$timeout" "$vng" "${vng_args[@]}" \
-  < /dev/null > "$out/console.log" 2>&1 || vrc=$?
+boot() {
+  vrc=0
+  TMPDIR="$tmp" timeout --kill-after=15 "$timeout" "$vng" "${vng_args[@]}" \
+    < /dev/null > "$out/console.log" 2>&1 || vrc=$?
+}
+boot
 elapsed=$(( $(date +%s) - start ))
 log "VM finished after ${elapsed}s (vng exit $vrc)"
+# QEMU itself can die while booting (seen: TCG's "iotlb_to_section: Assertion
+# ... failed" with the emulated IOMMU). The scenario never started, so one
+# more boot is safe; a scenario that started is never run twice.
+if [ ! -f "$out/guest-init.log" ] && [ ! -f "$out/exit-code" ] && grep -q "Assertion" "$out/console.log"; then
+  log "QEMU crashed before the guest started ($(grep -m1 Assertion "$out/console.log")); booting once more"
+  mv "$out/console.log" "$out/console-crashed.log"
+  start=$(date +%s)
+  boot
+  elapsed=$(( $(date +%s) - start ))
+  log "VM finished after ${elapsed}s (vng exit $vrc)"
+fi
 
 if [ -f "$out/guest-init.log" ]; then
   grep -E 'WARNING|FAILED' "$out/guest-init.log" >&2 || true
