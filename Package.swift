@@ -55,6 +55,7 @@ let package = Package(
         .target(
             name: "SRIOVDaemon",
             dependencies: [
+                "SRIOVHypervisor",
                 "SRIOVCore", "SRIOVHost", "SRIOVAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -80,6 +81,7 @@ let package = Package(
         .target(
             name: "SRIOVHypervisor",
             dependencies: [
+                "SRIOVHost",
                 "SRIOVCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -95,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "sriovctl",
             dependencies: [
-                "SRIOVClient", "SRIOVCore",
+                "SRIOVClient", "SRIOVCore", "SRIOVAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -14,15 +14,19 @@ public struct AssignmentRequest: Sendable, Hashable, Codable {
     public var driver: AssignmentDriver
     /// The VF settings asked for; any may be left out.
     public var config: VFConfig
+    /// How to reach the guest and its standby NIC; the VF is attached
+    /// through this adapter when it is assigned. nil: the VM is given the
+    /// VF as a device and attaches it itself.
+    public var failover: FailoverSpec?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case vm, nic, pool, pf, numaNode, driver }
+    enum CodingKeys: String, CodingKey, CaseIterable { case vm, nic, pool, pf, numaNode, driver, failover }
 
     /// The members a request may have: its own and the VF settings.
     public static var keys: Set<String> { VFConfig.keys.union(CodingKeys.names) }
 
     public init(
         vm: String, nic: String, pool: String? = nil, pf: PCIAddress? = nil, numaNode: Int? = nil,
-        driver: AssignmentDriver, config: VFConfig = VFConfig()
+        driver: AssignmentDriver, config: VFConfig = VFConfig(), failover: FailoverSpec? = nil
     ) {
         self.vm = vm
         self.nic = nic
@@ -31,6 +35,7 @@ public struct AssignmentRequest: Sendable, Hashable, Codable {
         self.numaNode = numaNode
         self.driver = driver
         self.config = config
+        self.failover = failover
     }
 
     public init(from decoder: any Decoder) throws {
@@ -42,6 +47,7 @@ public struct AssignmentRequest: Sendable, Hashable, Codable {
         numaNode = try c.decodeIfPresent(Int.self, forKey: .numaNode)
         driver = try c.decode(AssignmentDriver.self, forKey: .driver)
         config = try VFConfig(from: decoder)
+        failover = try c.decodeIfPresent(FailoverSpec.self, forKey: .failover)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -52,6 +58,7 @@ public struct AssignmentRequest: Sendable, Hashable, Codable {
         try c.encodeIfPresent(pf, forKey: .pf)
         try c.encodeIfPresent(numaNode, forKey: .numaNode)
         try c.encode(driver, forKey: .driver)
+        try c.encodeIfPresent(failover, forKey: .failover)
         try config.encode(to: encoder)
     }
 
@@ -73,7 +80,32 @@ public struct AssignmentRequest: Sendable, Hashable, Codable {
             throw ValidationError(field: "numaNode", value: String(numaNode), reason: "must be 0 or more")
         }
         try config.validate()
+        if let failover { try Self.check(failover, driver: driver, mac: config.mac, field: "failover") }
         return key
+    }
+
+    /// What a failover NIC needs beyond its own members: the driver its
+    /// adapter attaches (a netdev for a namespace, vfio-pci for QEMU) and
+    /// the guest's MAC, which the standby also has.
+    public static func check(
+        _ failover: FailoverSpec, driver: AssignmentDriver, mac: MACAddress?, field: String
+    ) throws(ValidationError) {
+        switch failover {
+        case .netns where driver != .host:
+            throw ValidationError(
+                field: "driver", value: driver.rawValue,
+                reason: "must be \"host\" with a netns failover: the VF's netdev is moved into the namespace")
+        case .qmp where driver != .vfio:
+            throw ValidationError(
+                field: "driver", value: driver.rawValue,
+                reason: "must be \"vfio-pci\" with a qmp failover: QEMU plugs the VF as a vfio-pci device")
+        default: break
+        }
+        if mac == nil {
+            throw ValidationError(
+                field: "mac", value: "",
+                reason: "is required with \(field): the VF must carry the guest's MAC, the one its standby NIC has")
+        }
     }
 }
 

@@ -129,6 +129,8 @@ public struct Assignment: Hashable, Sendable, Codable {
     public var vfioDevice: String?
     public var iommuGroup: Int?
     public var numaNode: Int?
+    /// How the guest is reached (see `FailoverSpec`); nil when sriovd only hands the VF over.
+    public var failover: FailoverSpec?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -136,7 +138,7 @@ public struct Assignment: Hashable, Sendable, Codable {
         vm: String, nic: String, vf: PCIAddress, pf: PCIAddress, vfIndex: Int, pool: String? = nil,
         driver: AssignmentDriver, config: VFConfig = VFConfig(), state: AssignmentState,
         previousDriver: String? = nil, netdev: String? = nil, vfioDevice: String? = nil, iommuGroup: Int? = nil,
-        numaNode: Int? = nil, createdAt: Date, updatedAt: Date
+        numaNode: Int? = nil, failover: FailoverSpec? = nil, createdAt: Date, updatedAt: Date
     ) {
         self.vm = vm
         self.nic = nic
@@ -152,6 +154,7 @@ public struct Assignment: Hashable, Sendable, Codable {
         self.vfioDevice = vfioDevice
         self.iommuGroup = iommuGroup
         self.numaNode = numaNode
+        self.failover = failover
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

@@ -41,7 +41,7 @@ struct SRIOVCtl: AsyncParsableCommand {
             """,
         subcommands: [
             HealthCommand.self, ListPFs.self, PFCommand.self, ListVFs.self, VFCommand.self, AssignCommand.self,
-            ReleaseCommand.self, ListAssignments.self, AssignmentCommand.self,
+            ReleaseCommand.self, ListAssignments.self, AssignmentCommand.self, MigrationCommand.self,
         ])
 
     // Here too, so that the options may come before the subcommand's name.

@@ -85,4 +85,11 @@ int sriov_shim_pci_lookup_names(const char *ids_path, uint16_t vendor_id, uint16
  * a negative errno value. */
 int sriov_shim_set_xattr(const char *path, const char *name, const void *value, size_t size);
 
+/* ---------------------------------------------------------- namespaces */
+
+/* setns(fd, CLONE_NEWNET) for the calling thread (<sched.h> declares setns
+ * only with _GNU_SOURCE, which Swift's Glibc module does not set). Returns
+ * 0, or a negative errno value. */
+int sriov_shim_enter_net_namespace(int fd);
+
 #endif

@@ -3,6 +3,7 @@ import Logging
 import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
+import SRIOVHypervisor
 
 #if canImport(Glibc)
 import Glibc
@@ -22,12 +23,16 @@ public final class AssignmentService: Sendable {
     /// The controller's: assignments and the VF changes made for them are one sequence.
     let events: EventBus
     let timers: OperationTimers
+    /// The adapter that reaches a failover NIC's guest (replaced by fakes in tests).
+    let adapters: @Sendable (FailoverSpec) -> any FailoverAdapter
     private let allocation = KeyedLock<String>()
 
     public init(
         controller: VFController, store: StateStore, inventory: any InventorySource,
-        configuration: @escaping @Sendable () -> SRIOVConfiguration, logger: Logger
+        configuration: @escaping @Sendable () -> SRIOVConfiguration, logger: Logger,
+        adapters: @escaping @Sendable (FailoverSpec) -> any FailoverAdapter = { FailoverAdapters.make($0) }
     ) {
+        self.adapters = adapters
         self.controller = controller
         self.store = store
         self.inventory = inventory
@@ -45,24 +50,39 @@ public final class AssignmentService: Sendable {
 
     // MARK: Assign
 
-    public func assign(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
+    /// Gives the NIC a VF. A failover NIC's VF is attached to its guest
+    /// unless `attach` is false (a migration's reservation, attached on
+    /// `complete`).
+    /// `preferring` a VF puts it first among the candidates when it is free
+    /// (a migration's abort gives the NIC back the VF it had).
+    public func assign(
+        _ request: AssignmentRequest, attach: Bool = true, preferring preferred: PCIAddress? = nil
+    ) async throws(ControllerError) -> Outcome {
         try await timers.measure("assignment.create") { () throws(ControllerError) in
             try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
-                try await assignAttributed(request)
+                try await assignAttributed(request, attach: attach, preferred: preferred)
             }
         }.value
     }
 
-    private func assignAttributed(_ request: AssignmentRequest) async throws(ControllerError) -> Outcome {
+    private func assignAttributed(
+        _ request: AssignmentRequest, attach: Bool, preferred: PCIAddress?
+    ) async throws(ControllerError) -> Outcome {
         let key: NICKey
         do { key = try request.validated() } catch { throw .invalid(error) }
+        if case .hook(let command) = request.failover {
+            do { try HookCommand.validate(path: command, field: "failover.command") } catch { throw .invalid(error) }
+        }
         if let outcome = try existing(key, request) { return await enriched(outcome) }
 
         // Choosing a VF and claiming it are serialized (fast, no hardware);
         // programming happens after, under the controller's per-VF lock.
         let allocation: Allocation = try await withAllocationLock { () throws(ControllerError) -> Allocation in
             if let outcome = try self.existing(key, request) { return .found(outcome) }
-            let candidates = try await self.candidates(for: request)
+            var candidates = try await self.candidates(for: request)
+            if let preferred, let i = candidates.firstIndex(where: { $0.vf == preferred }) {
+                candidates.insert(candidates.remove(at: i), at: 0)
+            }
             for candidate in candidates {
                 let previous = await self.controller.driver(of: candidate.vf)
                 let reservation: StateStore.Reservation
@@ -100,6 +120,14 @@ public final class AssignmentService: Sendable {
             _ = try await controller.bind(vf: reserved.vf, to: request.driver.choice)
             try journal(key, "bound")
             CrashPoint.hit("assign.bound")
+            if attach, let failover = request.failover {
+                let vf = await failoverVF(reserved)
+                do { _ = try await adapters(failover).attach(vf) } catch {
+                    throw ControllerError.hostFailure("attaching \(reserved.vf) to \(key)'s guest: \(error)")
+                }
+                try journal(key, "attached")
+                CrashPoint.hit("assign.attached")
+            }
             do { try store.commit(key) } catch { throw ControllerError.hostFailure("recording \(key): \(error)") }
         } catch {
             logger.error("assignment failed; undoing it", metadata: meta(reserved, op: "assignment.create", ["error": "\(error)"]))
@@ -301,7 +329,7 @@ public final class AssignmentService: Sendable {
 
     /// The release steps, from wherever they stopped: restore, previous
     /// driver, forget. Each is idempotent.
-    private func finishRelease(_ a: Assignment) async throws(ControllerError) {
+    func finishRelease(_ a: Assignment) async throws(ControllerError) {
         // The VF may be gone (its PF's count lowered with force): nothing
         // left to restore; forget it.
         if await controller.location(of: a.vf) == nil {
@@ -309,6 +337,14 @@ public final class AssignmentService: Sendable {
             do { try store.remove(a.key) } catch { throw .hostFailure("recording the release of \(a.key): \(error)") }
             logger.notice("released an assignment whose VF no longer exists", metadata: meta(a, op: "assignment.release", [:]))
             return
+        }
+        // Out of the guest first (the netdev back from its namespace, the
+        // device unplugged): a VF is never unbound under a running guest.
+        if let failover = a.failover {
+            let vf = await failoverVF(a)
+            do { _ = try await adapters(failover).detach(vf) } catch {
+                throw .hostFailure("detaching \(a.vf) from \(a.key)'s guest: \(error)")
+            }
         }
         // Unbind first so the guest driver stops before its MAC/VLAN go.
         if await controller.driver(of: a.vf) == "vfio-pci" || a.driver == .host {
@@ -382,6 +418,14 @@ public final class AssignmentService: Sendable {
                 logger.warning("assignment in an unknown state left alone", metadata: meta(a, op: "recover", ["state": "\(a.state)"]))
             }
         }
+    }
+
+    /// The VF as a failover adapter needs it.
+    func failoverVF(_ a: Assignment) async -> FailoverVF {
+        let e = await enrich(a)
+        return FailoverVF(
+            vm: a.vm, nic: a.nic, pci: a.vf, pf: a.pf, index: a.vfIndex, mac: a.config.mac, netdev: e.netdev,
+            vfioDevice: e.vfioDevice)
     }
 
     // MARK: Reading

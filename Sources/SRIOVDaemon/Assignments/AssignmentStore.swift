@@ -58,7 +58,7 @@ extension StateStore {
             let assignment = Assignment(
                 vm: request.vm, nic: request.nic, vf: vf, pf: pf, vfIndex: index, pool: request.pool,
                 driver: request.driver, config: request.config, state: .assigning, previousDriver: previousDriver,
-                createdAt: now, updatedAt: now)
+                failover: request.failover, createdAt: now, updatedAt: now)
             try AssignmentRow(assignment, request: request).insert(db)
             try OperationRow(kind: "assign", key: assignment.key, vf: vf, step: "reserved", startedAt: now).insert(db)
             return .reserved(assignment)
@@ -185,7 +185,7 @@ private struct AssignmentRow: Codable, FetchableRecord, PersistableRecord {
             driver: AssignmentDriver(rawValue: driver),
             config: try JSONDecoder().decode(VFConfig.self, from: Data(config.utf8)),
             state: AssignmentState(rawValue: state), previousDriver: previousDriver,
-            createdAt: createdAt, updatedAt: updatedAt)
+            failover: try decodedRequest().failover, createdAt: createdAt, updatedAt: updatedAt)
     }
 }
 

@@ -85,6 +85,14 @@ public final class VFController: Sendable {
         try await apply(config, to: address, mode: .request)
     }
 
+    /// Sets the VF's MAC to 00:00:00:00:00:00 in the PF's embedded switch,
+    /// so frames for the guest's MAC stop going to the VF (before a
+    /// migration pulls it). Recorded like any change: restore puts the
+    /// original back.
+    public func clearMAC(vf address: PCIAddress) async throws(ControllerError) -> VFReport {
+        try await apply(VFConfig(mac: .zero), to: address, mode: .request, validating: false)
+    }
+
     /// Applies the configuration file's settings to a VF that is not in use.
     /// Declared settings are the VF's baseline, not a change to undo: no
     /// original is recorded (else the VF would look in use from then on),
@@ -101,10 +109,14 @@ public final class VFController: Sendable {
         case declared
     }
 
-    private func apply(_ config: VFConfig, to address: PCIAddress, mode: ApplyMode) async throws(ControllerError) -> VFReport {
+    private func apply(
+        _ config: VFConfig, to address: PCIAddress, mode: ApplyMode, validating: Bool = true
+    ) async throws(ControllerError) -> VFReport {
         let action: VFSettingsChange.Action = mode == .request ? .configure : .declare
         return try await measured(action) { () throws(ControllerError) in
-            do throws(ValidationError) { try config.validate() } catch { throw .invalid(error) }
+            if validating {
+                do throws(ValidationError) { try config.validate() } catch { throw .invalid(error) }
+            }
             return try await self.serialize(vf: address) { (location) throws(ControllerError) in
                 if mode == .declared, case let use = await self.use(of: address), !use.isDisjoint(with: [.configured, .assigned]) {
                     throw .conflict("\(address) is in use (configured through the API); the configuration file does not change it")

@@ -1,4 +1,5 @@
 import Foundation
+import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 
@@ -86,6 +87,10 @@ public enum StateChange: Sendable {
     case assignmentReleased(Assignment)
     /// One reconcile pass ended.
     case reconcilePass(ReconcilePass)
+    /// A VM's migration changed state (subject: the VM).
+    case migrationState(MigrationStateChange)
+    /// One migration step of one NIC ended (subject: the VM and NIC).
+    case migrationStep(MigrationStep)
 
     public var kind: String {
         switch self {
@@ -102,6 +107,8 @@ public enum StateChange: Sendable {
         case .assignmentChanged: "assignment.changed"
         case .assignmentReleased: "assignment.released"
         case .reconcilePass: "reconcile.pass"
+        case .migrationState: "migration.state"
+        case .migrationStep: "migration.step"
         }
     }
 
@@ -110,7 +117,7 @@ public enum StateChange: Sendable {
     public static let kinds: [String] = [
         "sriovd.started", "sriovd.stopping", "pf.numvfs", "pf.appeared", "pf.gone", "pf.changed", "vf.seen",
         "vf.configured", "vf.restored", "vf.scrubbed", "vf.bound", "assignment.created", "assignment.changed",
-        "assignment.released", "reconcile.pass",
+        "assignment.released", "reconcile.pass", "migration.state", "migration.step",
     ]
 }
 
@@ -179,4 +186,12 @@ public struct ReconcilePass: Sendable, Hashable {
     /// It changed something on the host.
     public var changed: Bool
     public var failed: Bool
+}
+
+public struct MigrationStateChange: Sendable, Hashable {
+    public var id: Int
+    public var role: MigrationRole
+    public var state: MigrationState
+    public var previous: MigrationState?
+    public var error: MigrationFailure?
 }

@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import SRIOVAPI
 import SRIOVCore
 
 /// The journal's view of the event bus: each `StateEvent` becomes one log
@@ -91,6 +93,26 @@ public struct JournalRecords: Sendable {
             return record(
                 pass.failed ? .warning : pass.changed ? .info : .debug, "reconcile pass done", .reconcilePass,
                 ["op": "reconcile", "trigger": "\(pass.trigger)", "outcome": "\(pass.summary)"])
+        case .migrationState(let change):
+            var own: Logger.Metadata = [
+                "op": "migration", "migration": "\(change.id)", "role": "\(change.role.rawValue)",
+                "state": "\(change.state)", "previousState": "\(change.previous?.rawValue ?? "none")",
+            ]
+            if let error = change.error {
+                own["failedStep"] = "\(error.step)"
+                own["error"] = "\(error.reason)"
+            }
+            return record(
+                change.state == .failed ? .error : .notice, "migration \(change.state)", .migrationState, own)
+        case .migrationStep(let step):
+            var own: Logger.Metadata = [
+                "op": "migration.\(step.operation)", "step": "\(step.step)", "result": "\(step.result)",
+                "durationMs": "\(step.durationMs.map { String(format: "%.1f", $0) } ?? "none")",
+            ]
+            if let lever = step.lever { own["lever"] = "\(lever)" }
+            if let detail = step.detail { own["detail"] = "\(detail)" }
+            return record(
+                step.result == "failed" ? .warning : .info, "migration step \(step.step): \(step.result)", .migrationStep, own)
         }
     }
 

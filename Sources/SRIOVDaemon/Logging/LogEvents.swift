@@ -49,11 +49,16 @@ public struct MessageID: Sendable, Hashable, CustomStringConvertible {
     public static let pfGone = MessageID("pf.gone", "a7aa3e1e63f443c9a8a88b7e71a396ef")
     /// A PF appeared: first seen, or back after being gone.
     public static let pfAppeared = MessageID("pf.appeared", "49bf0f1e3da0424aa26f67802585f1c4")
+    /// A VM's migration changed state (incoming, preparing, prepared, completing, completed, aborted, failed).
+    public static let migrationState = MessageID("migration.state", "b42356d711fe4b2b93e3aa3583630dd4")
+    /// One step of a migration for one NIC finished (ok, failed, skipped), with its lever and duration.
+    public static let migrationStep = MessageID("migration.step", "02d272ddedea4ae0a456e573706c9c79")
 
     /// Every id above, for catalogs and for the test that keeps them distinct.
     public static let all: [MessageID] = [
         .sriovdStarted, .sriovdStopping, .vfConfigured, .vfRestored, .vfScrubbed, .pfNumVFs, .vfBound,
         .assignmentCreated, .assignmentChanged, .assignmentReleased, .reconcilePass, .pfGone, .pfAppeared,
+        .migrationState, .migrationStep,
     ]
 }
 

@@ -50,7 +50,7 @@ public struct DaemonOptions: Sendable {
 /// every request through (tests that drive the router in-process).
 public func makeRouter(
     inventory: any InventorySource, controller: VFController? = nil, assignments: AssignmentService? = nil,
-    maxBodyBytes: Int = 65536, authorization: AuthorizationPolicy? = nil
+    migrations: MigrationService? = nil, maxBodyBytes: Int = 65536, authorization: AuthorizationPolicy? = nil
 ) -> Router<SRIOVRequestContext> {
     let router = Router(context: SRIOVRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
@@ -62,6 +62,9 @@ public func makeRouter(
     }
     if let assignments {
         AssignmentRoutes<SRIOVRequestContext>(service: assignments, maxBodyBytes: maxBodyBytes).register(on: router)
+        MigrationRoutes<SRIOVRequestContext>(
+            service: migrations ?? MigrationService(assignments: assignments), maxBodyBytes: maxBodyBytes
+        ).register(on: router)
     }
     return router
 }
@@ -105,12 +108,15 @@ public struct Daemon: Sendable {
             logger: logger)
         // Interrupted assignments and releases are finished before anything is served.
         await assignments.recover()
+        // Then migrations: an interrupted prepare is rolled back, a complete finished.
+        let migrations = MigrationService(assignments: assignments)
+        await migrations.recover()
 
         let options = self.options
         let logger = self.logger
         let app = binding.server(
             responder: makeRouter(
-                inventory: inventory, controller: controller, assignments: assignments,
+                inventory: inventory, controller: controller, assignments: assignments, migrations: migrations,
                 maxBodyBytes: options.maxRequestBytes, authorization: authorization
             ).buildResponder(),
             serverName: "sriovd",

@@ -32,6 +32,7 @@ public final class StateStore: Sendable {
         }
         registerAssignmentMigrations(&migrator)
         registerSeenDeviceMigrations(&migrator)
+        registerMigrationMigrations(&migrator)
         return migrator
     }
 

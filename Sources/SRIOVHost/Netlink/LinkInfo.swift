@@ -21,6 +21,14 @@ public struct LinkInfo: Sendable, Hashable {
     /// The VFs' settings in index order. Empty when VF info was not asked for.
     /// A VF whose settings the driver could not read is missing from the list.
     public var vfs: [LinkVF]
+    /// The ifindex of the link's master (a bond or bridge it is enslaved to; IFLA_MASTER).
+    public var master: Int32?
+    /// The device under the link (IFLA_PARENT_DEV_NAME), e.g. a PCI address.
+    public var parentDevice: String?
+    /// The link's kind (IFLA_INFO_KIND: "bond", "veth"...); nil for hardware.
+    public var kind: String?
+    /// A bond's active slave (IFLA_BOND_ACTIVE_SLAVE); nil when none or not a bond.
+    public var bondActiveSlave: Int32?
 
     /// Administratively up (IFF_UP).
     public var isAdminUp: Bool { flags & NetlinkABI.iffUp != 0 }

@@ -28,12 +28,35 @@ extension LinkInfo {
                 numVFs = Int(try value.uint32(at: 0))
             case NetlinkABI.iflaVFInfoList:
                 vfs = try Self.parseVFInfoList(value)
+            case NetlinkABI.iflaMaster:
+                master = try value.int32(at: 0)
+            case NetlinkABI.iflaParentDevName:
+                parentDevice = value.nulTerminatedString
+            case NetlinkABI.iflaLinkInfo:
+                try parseLinkInfo(value)
             default:
                 continue
             }
         }
         guard let name else { throw NetlinkParseError("RTM_NEWLINK for ifindex \(ifindex) has no IFLA_IFNAME") }
         self.name = name
+    }
+
+    /// IFLA_LINKINFO: the kind and, for a bond, its active slave.
+    private mutating func parseLinkInfo(_ nest: NetlinkBytes) throws(NetlinkParseError) {
+        var data: NetlinkBytes?
+        for attribute in try nest.attributes() {
+            switch attribute.type {
+            case NetlinkABI.iflaInfoKind: kind = attribute.payload.nulTerminatedString
+            case NetlinkABI.iflaInfoData: data = attribute.payload
+            default: continue
+            }
+        }
+        guard kind == "bond", let data else { return }
+        for attribute in try data.attributes() where attribute.type == NetlinkABI.iflaBondActiveSlave {
+            let slave = try attribute.payload.int32(at: 0)
+            bondActiveSlave = slave == 0 ? nil : slave
+        }
     }
 
     /// IF_OPER_* in the order of `include/uapi/linux/if.h`, named as sysfs names them.

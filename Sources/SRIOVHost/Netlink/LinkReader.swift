@@ -72,6 +72,34 @@ public final class LinkReader {
         throw .dumpInterrupted(op: op, attempts: Self.dumpAttempts)
     }
 
+    /// Sends one change (RTM_SETLINK or RTM_NEWLINK on an existing link)
+    /// and waits for the kernel's acknowledgement; a refusal throws with
+    /// the kernel's errno and extended-ack text.
+    func change(
+        type: UInt16, op: String, ifindex: Int32, _ attributes: (inout NetlinkRequestWriter) -> Void
+    ) throws(NetlinkError) {
+        let sequence = takeSequence()
+        var request = NetlinkRequestWriter(
+            type: type, flags: NetlinkABI.flagRequest | NetlinkABI.flagAck, sequence: sequence)
+        request.appendLinkHeader(ifindex: ifindex)
+        attributes(&request)
+        _ = try exchange(request.finish(), sequence: sequence, isDump: false, op: op, ifindex: ifindex)
+    }
+
+    /// Sets or clears IFF_UP (RTM_SETLINK with ifi_change = IFF_UP).
+    func setAdminState(ifindex: Int32, up: Bool) throws(NetlinkError) {
+        let sequence = takeSequence()
+        var request = NetlinkRequestWriter(
+            type: NetlinkABI.rtmSetLink, flags: NetlinkABI.flagRequest | NetlinkABI.flagAck, sequence: sequence)
+        request.append(UInt8(0))
+        request.append(UInt8(0))
+        request.append(UInt16(0))
+        request.append(ifindex)
+        request.append(up ? NetlinkABI.iffUp : 0)  // ifi_flags
+        request.append(NetlinkABI.iffUp)  // ifi_change
+        _ = try exchange(request.finish(), sequence: sequence, isDump: false, op: "RTM_SETLINK (\(up ? "up" : "down"))", ifindex: ifindex)
+    }
+
     /// The RTM_NEWLINK payloads answering one request.
     private struct Reply {
         var links: [NetlinkBytes] = []

@@ -32,6 +32,7 @@ enum NetlinkABI {
     static let flagCapped: UInt16 = 0x100  // NLM_F_CAPPED
     /// On NLMSG_ERROR and NLMSG_DONE: extended-ack TLVs follow.
     static let flagAckTLVs: UInt16 = 0x200  // NLM_F_ACK_TLVS
+    static let flagAck: UInt16 = 0x04  // NLM_F_ACK
 
     // MARK: struct nlmsgerr { int error; struct nlmsghdr msg; } + TLVs
 
@@ -40,6 +41,7 @@ enum NetlinkABI {
     // MARK: struct nlattr { u16 len; u16 type; }
 
     static let attributeHeaderSize = 4
+    static let attributeNested: UInt16 = 0x8000  // NLA_F_NESTED
     /// The two top bits of nla_type are flags, not part of the type.
     static let attributeTypeMask: UInt16 = 0x3FFF  // ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER)
 
@@ -59,6 +61,18 @@ enum NetlinkABI {
     static let iflaVFInfoList: UInt16 = 22
     static let iflaExtMask: UInt16 = 29
     static let iflaCarrier: UInt16 = 33
+    static let iflaMaster: UInt16 = 10
+    static let iflaLinkInfo: UInt16 = 18
+    static let iflaNetNSFD: UInt16 = 28
+    static let iflaParentDevName: UInt16 = 56
+
+    // Inside IFLA_LINKINFO, and IFLA_INFO_DATA of a bond.
+    static let iflaInfoKind: UInt16 = 1
+    static let iflaInfoData: UInt16 = 2
+    static let iflaBondMode: UInt16 = 1
+    static let iflaBondActiveSlave: UInt16 = 2
+
+    static let rtmSetLink: UInt16 = 19  // RTM_SETLINK
 
     /// IFLA_EXT_MASK bits.
     static let rtextFilterVF: UInt32 = 1 << 0  // RTEXT_FILTER_VF

@@ -250,6 +250,37 @@ struct NetlinkRequestWriter {
         append(value)
     }
 
+    mutating func appendAttribute(type: UInt16, int32 value: Int32) {
+        appendAttribute(type: type, UInt32(bitPattern: value))
+    }
+
+    /// An attribute whose payload is `payload`, padded to 4 bytes.
+    mutating func appendAttribute(type: UInt16, bytes payload: [UInt8]) {
+        append(UInt16(NetlinkABI.attributeHeaderSize + payload.count))
+        append(type)
+        bytes.append(contentsOf: payload)
+        bytes.append(contentsOf: [UInt8](repeating: 0, count: netlinkAligned(payload.count) - payload.count))
+    }
+
+    /// A NUL-terminated string attribute (IFLA_IFNAME, IFLA_INFO_KIND).
+    mutating func appendAttribute(type: UInt16, string: String) {
+        appendAttribute(type: type, bytes: Array(string.utf8) + [0])
+    }
+
+    /// Opens a nested attribute; `endNest` with the returned offset closes it.
+    mutating func beginNest(type: UInt16) -> Int {
+        let start = bytes.count
+        append(UInt16(0))
+        append(type | NetlinkABI.attributeNested)
+        return start
+    }
+
+    mutating func endNest(_ start: Int) {
+        withUnsafeBytes(of: UInt16(bytes.count - start)) { length in
+            bytes.replaceSubrange(start..<start + 2, with: length)
+        }
+    }
+
     /// The request, with its length filled in.
     func finish() -> [UInt8] {
         var result = bytes

@@ -1,0 +1,595 @@
+import Foundation
+import Logging
+import SRIOVAPI
+import SRIOVCore
+import SRIOVHypervisor
+import Synchronization
+
+/// Moves a VM's failover NICs off their VFs before a live migration (the
+/// source's `prepare`) and onto new VFs after it (the destination's
+/// `incoming`, then `complete`), or back (`abort`). Every step is journaled
+/// in the state store before it is taken and timed into the migration's
+/// timeline; a failed step rolls back what the operation did; a restart
+/// finishes or rolls back what a crash interrupted (`recover`).
+public final class MigrationService: Sendable {
+    let assignments: AssignmentService
+    let controller: VFController
+    let store: StateStore
+    let logger: Logger
+    let events: EventBus
+    /// How long an attached VF may take to show carrier.
+    let readyDeadline: Duration
+    /// How long a VF that shows carrier is left to settle before traffic
+    /// is steered to it (the bond's backup keeps carrying meanwhile).
+    let settle: Duration
+    private let running = Mutex<Set<String>>([])
+
+    public init(
+        assignments: AssignmentService, readyDeadline: Duration = .seconds(15), settle: Duration = .milliseconds(1000)
+    ) {
+        self.assignments = assignments
+        self.controller = assignments.controller
+        self.store = assignments.store
+        self.logger = assignments.logger
+        self.events = assignments.events
+        self.readyDeadline = readyDeadline
+        self.settle = settle
+    }
+
+    // MARK: API
+
+    public func show(vm: String) throws(ControllerError) -> Migration {
+        do { _ = try NICKey.checkedName(vm, field: "vm") } catch { throw .invalid(error) }
+        guard let record = try latest(vm) else { throw .notFound("no migration of VM \(vm) on this host") }
+        return record.migration
+    }
+
+    /// Destination: reserves and programs a VF for each NIC, not attached.
+    public func incoming(vm: String, _ body: MigrationIncomingBody) async throws(ControllerError) -> Migration {
+        let requests: [AssignmentRequest]
+        do { requests = try body.validated(vm: vm) } catch { throw .invalid(error) }
+        for (i, request) in requests.enumerated() {
+            if case .hook(let command) = request.failover {
+                do { try HookCommand.validate(path: command, field: "nics[\(i)].failover.command") } catch { throw .invalid(error) }
+            }
+        }
+        return try await exclusively(vm) { () throws(ControllerError) in
+            for request in requests {
+                if let a = try self.assignment(request.vm, request.nic) {
+                    throw .conflict("\(a.key) already has VF \(a.vf) on this host; release it before an incoming migration")
+                }
+            }
+            guard
+                let record = try self.storing({
+                    try self.store.beginMigration(
+                        vm: vm, role: .destination, state: .incoming, nics: body.nics, context: [:], pending: "incoming")
+                })
+            else { throw .conflict(try self.runningMessage(vm)) }
+            self.announce(record, previous: nil)
+            let run = Run(service: self, id: record.migration.id, vm: vm, operation: "incoming")
+            var reserved: [AssignmentRequest] = []
+            for request in requests {
+                do throws(StepFailure) {
+                    try await run.step(request.nic, "reserve") { () throws(ControllerError) in
+                        let outcome = try await self.assignments.assign(request, attach: false)
+                        guard case .created(let a) = outcome else {
+                            throw ControllerError.conflict("\(request.vm)/\(request.nic) already has a VF")
+                        }
+                        reserved.append(request)
+                        return (nil, "VF \(a.vf) (index \(a.vfIndex) of \(a.pf)) programmed and bound to \(a.driver)")
+                    }
+                } catch {
+                    // Nothing may stay reserved, and a refusal leaves no record.
+                    for done in reserved.reversed() {
+                        _ = try? await run.step(done.nic, "release", operation: "rollback") { () throws(ControllerError) in
+                            _ = try await self.assignments.release(NICKey(unchecked: vm, nic: done.nic))
+                            return (nil, nil)
+                        }
+                    }
+                    try? self.store.deleteMigration(id: record.migration.id)
+                    throw error.error
+                }
+            }
+            return try self.settle(record, .incoming, pending: .some(nil))
+        }
+    }
+
+    /// Source: for each NIC, standby up, traffic steered to it, the VF's MAC
+    /// cleared, the VF detached and released.
+    public func prepare(vm: String) async throws(ControllerError) -> Migration {
+        do { _ = try NICKey.checkedName(vm, field: "vm") } catch { throw .invalid(error) }
+        return try await exclusively(vm) { () throws(ControllerError) in
+            let held = try self.failoverAssignments(vm)
+            guard !held.isEmpty else {
+                throw .conflict("VM \(vm) has no assigned NIC with a failover adapter on this host; nothing to prepare")
+            }
+            if let busy = held.first(where: { $0.state != .assigned }) {
+                throw .conflict("\(busy.key) is being \(busy.state.rawValue) right now; retry shortly")
+            }
+            var nics: [MigrationNIC] = []
+            var context: [String: StateStore.MigrationNICContext] = [:]
+            for a in held {
+                guard let request = try self.loadRequest(a.key) else { throw .conflict("\(a.key) was released meanwhile") }
+                nics.append(MigrationNIC(request))
+                context[a.nic] = StateStore.MigrationNICContext(vf: a.vf.description)
+            }
+            guard
+                let record = try self.storing({
+                    try self.store.beginMigration(
+                        vm: vm, role: .source, state: .preparing, nics: nics, context: context, pending: "prepare")
+                })
+            else { throw .conflict(try self.runningMessage(vm)) }
+            self.announce(record, previous: nil)
+            let run = Run(service: self, id: record.migration.id, vm: vm, operation: "prepare")
+            var touched: [MigrationNIC] = []
+            for (a, nic) in zip(held, nics) {
+                touched.append(nic)
+                do throws(StepFailure) {
+                    try await self.prepareNIC(a, run: run, record: record)
+                } catch {
+                    return try await self.rollBackPrepare(record, touched: touched, failure: error, run: run)
+                }
+            }
+            return try self.settle(record, .prepared, pending: .some(nil))
+        }
+    }
+
+    /// Destination: attaches each reserved VF, waits for it, steers traffic
+    /// to it, and puts the standby back as it was.
+    public func complete(vm: String) async throws(ControllerError) -> Migration {
+        do { _ = try NICKey.checkedName(vm, field: "vm") } catch { throw .invalid(error) }
+        return try await exclusively(vm) { () throws(ControllerError) in
+            guard let record = try self.latest(vm), record.migration.role == .destination,
+                record.migration.state == .incoming || record.migration.state == .failed, record.pending == nil,
+                try self.hasReservations(record)
+            else {
+                throw .conflict("VM \(vm) has no incoming migration to complete on this host (POST .../migration/incoming first)")
+            }
+            try self.storing { try self.store.updateMigration(id: record.migration.id, state: .completing, pending: .some("complete")) }
+            self.announce(record, state: .completing)
+            return try await self.runComplete(record, operation: "complete")
+        }
+    }
+
+    /// Source after `prepare`: the guest gets a VF again (the same one when
+    /// still free) and its traffic back. Destination before `complete`: the
+    /// reservations are released.
+    public func abort(vm: String) async throws(ControllerError) -> Migration {
+        do { _ = try NICKey.checkedName(vm, field: "vm") } catch { throw .invalid(error) }
+        return try await exclusively(vm) { () throws(ControllerError) in
+            guard let record = try self.latest(vm), record.pending == nil,
+                ([.prepared, .incoming, .failed] as [MigrationState]).contains(record.migration.state)
+            else {
+                throw .conflict(
+                    "VM \(vm) has no migration to abort on this host (abort follows prepare on the source, incoming on the destination)")
+            }
+            try self.storing { try self.store.updateMigration(id: record.migration.id, pending: .some("abort")) }
+            return try await self.runAbort(record)
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Run at start, after assignments are recovered: an interrupted
+    /// `prepare` is rolled back, `complete` and `abort` finished, an
+    /// interrupted `incoming` released.
+    public func recover() async {
+        let records: [StateStore.MigrationRecord]
+        do { records = try store.interruptedMigrations() } catch {
+            logger.critical("cannot read migrations for recovery", metadata: ["error": "\(error)"])
+            return
+        }
+        for record in records {
+            let vm = record.migration.vm
+            logger.notice(
+                "finishing a migration a restart interrupted",
+                metadata: ["op": "migration.recover", "vm": "\(vm)", "pending": "\(record.pending ?? "")"])
+            do {
+                _ = try await exclusively(vm) { () throws(ControllerError) in
+                    switch record.pending {
+                    case "prepare":
+                        let run = Run(service: self, id: record.migration.id, vm: vm, operation: "recover")
+                        let failure = StepFailure(
+                            nic: nil, step: record.migration.timeline.last?.step ?? "prepare",
+                            error: .hostFailure("the daemon stopped during prepare; rolled back at start"))
+                        return try await self.rollBackPrepare(
+                            record, touched: record.migration.nics, failure: failure, run: run, rethrow: false)
+                    case "complete":
+                        return try await self.runComplete(record, operation: "recover")
+                    case "abort":
+                        return try await self.runAbort(record)
+                    default:
+                        let run = Run(service: self, id: record.migration.id, vm: vm, operation: "recover")
+                        for nic in record.migration.nics {
+                            do throws(StepFailure) { try await self.releaseReservation(vm: vm, nic: nic.nic, run: run) } catch {
+                                throw error.error
+                            }
+                        }
+                        return try self.settle(
+                            record, .failed, pending: .some(nil),
+                            error: MigrationFailure(
+                                operation: "incoming", nic: nil, step: "reserve",
+                                reason: "the daemon stopped during incoming; the reservations were released at start"))
+                    }
+                }
+            } catch {
+                logger.error(
+                    "migration recovery failed; will retry at next start",
+                    metadata: ["op": "migration.recover", "vm": "\(vm)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Steps
+
+    private func prepareNIC(_ a: Assignment, run: Run, record: StateStore.MigrationRecord) async throws(StepFailure) {
+        guard let failover = a.failover else { return }
+        let adapter = assignments.adapters(failover)
+        let vf = await assignments.failoverVF(a)
+        try await run.step(a.nic, "standby-up") { () throws(ControllerError) in
+            let wasUp = try? await adapter.standbyIsUp()
+            if let wasUp {
+                var context = (try self.latest(a.vm)?.context) ?? record.context
+                context[a.nic, default: .init(vf: a.vf.description)].standbyWasUp = wasUp
+                try self.storing { try self.store.updateMigration(id: record.migration.id, context: context) }
+            }
+            let outcome = try await Self.adapting { () throws(FailoverError) in try await adapter.setStandby(up: true, vf: vf) }
+            return (outcome.lever, outcome.note ?? (wasUp == true ? "was up" : nil))
+        }
+        CrashPoint.hit("migration.prepare.standby-up")
+        try await run.step(a.nic, "steer") { () throws(ControllerError) in
+            let outcome = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
+            return (outcome.lever, outcome.note)
+        }
+        CrashPoint.hit("migration.prepare.steer")
+        try await run.step(a.nic, "link-state") { () throws(ControllerError) in
+            let report = try await self.controller.configure(vf: a.vf, VFConfig(linkState: .disable))
+            return Self.linkStateLever(report, to: .disable)
+        }
+        try await run.step(a.nic, "clear-mac") { () throws(ControllerError) in
+            let report = try await self.controller.clearMAC(vf: a.vf)
+            if report.failed { throw .hostFailure(Self.failures(report)) }
+            return ("PF \(a.pf) vf \(a.vfIndex) mac 00:00:00:00:00:00", nil)
+        }
+        CrashPoint.hit("migration.prepare.clear-mac")
+        try await run.step(a.nic, "detach") { () throws(ControllerError) in
+            let removed = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
+            return (nil, removed ? "detached through \(adapter.name)" : "the guest did not hold it")
+        }
+        CrashPoint.hit("migration.prepare.detach")
+        try await run.step(a.nic, "release") { () throws(ControllerError) in
+            let released = try await self.assignments.release(a.key)
+            let action = self.assignments.configuration().daemon.releaseAction == .scrub ? "scrubbed" : "restored"
+            return (nil, "VF \(released.vf) \(action) and free")
+        }
+        CrashPoint.hit("migration.prepare.released")
+    }
+
+    /// Puts a source NIC back on a VF: assigned again (the same VF when
+    /// free), settings re-applied, attached, ready, traffic steered to it,
+    /// standby as it was. Each step is idempotent.
+    private func restoreNIC(
+        vm: String, nic: MigrationNIC, context: StateStore.MigrationNICContext?, run: Run, operation: String
+    ) async throws(StepFailure) {
+        let key = NICKey(unchecked: vm, nic: nic.nic)
+        var assignment = try await run.step(nic.nic, "reassign", operation: operation) { () throws(ControllerError) -> ((String?, String?), Assignment) in
+            if let a = try self.assignment(vm, nic.nic), a.state == .assigned {
+                let report = try await self.controller.configure(vf: a.vf, Self.restoring(a.config))
+                if report.failed { throw .hostFailure(Self.failures(report)) }
+                return ((nil, "still assigned VF \(a.vf); settings re-applied"), a)
+            }
+            let preferred = context?.vf.flatMap { try? PCIAddress.parse($0, field: "vf") }
+            let outcome = try await self.assignments.assign(nic.request(vm: vm), attach: false, preferring: preferred)
+            guard case .created(let a) = outcome else { throw .conflict("\(key) already has a VF") }
+            let same = preferred == a.vf ? "the same VF" : "another VF (\(preferred.map(\.description) ?? "?") was taken)"
+            return ((nil, "VF \(a.vf), \(same)"), a)
+        }
+        guard let failover = assignment.failover else { return }
+        let adapter = assignments.adapters(failover)
+        let vf = await assignments.failoverVF(assignment)
+        try await attachAndSteer(nic.nic, vf: vf, adapter: adapter, run: run, operation: operation)
+        if context?.standbyWasUp == false {
+            try await run.step(nic.nic, "standby-restore", operation: operation) { () throws(ControllerError) in
+                let outcome = try await Self.adapting { () throws(FailoverError) in try await adapter.setStandby(up: false, vf: vf) }
+                return (outcome.lever, "it was down before prepare")
+            }
+        }
+        assignment.state = .assigned
+    }
+
+    private func attachAndSteer(
+        _ nic: String, vf: FailoverVF, adapter: any FailoverAdapter, run: Run, operation: String
+    ) async throws(StepFailure) {
+        try await run.step(nic, "attach", operation: operation) { () throws(ControllerError) in
+            let plugged = try await Self.adapting { () throws(FailoverError) in try await adapter.attach(vf) }
+            return (nil, plugged ? "attached through \(adapter.name)" : "the guest held it already")
+        }
+        CrashPoint.hit("migration.\(operation).attach")
+        let settle = self.settle
+        let deadline = readyDeadline
+        try await run.step(nic, "wait", operation: operation) { () throws(ControllerError) in
+            let seen = try await Self.adapting { () throws(FailoverError) in try await adapter.waitUntilReady(vf, deadline: deadline) }
+            try? await Task.sleep(for: settle)
+            return (nil, "\(seen); held \(NetnsGuest.milliseconds(settle)) ms more before steering")
+        }
+        try await run.step(nic, "steer", operation: operation) { () throws(ControllerError) in
+            let outcome = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .vf, vf: vf) }
+            return (outcome.lever, outcome.note)
+        }
+        CrashPoint.hit("migration.\(operation).steer")
+    }
+
+    private func runComplete(_ record: StateStore.MigrationRecord, operation: String) async throws(ControllerError) -> Migration {
+        let vm = record.migration.vm
+        let run = Run(service: self, id: record.migration.id, vm: vm, operation: operation)
+        var touched: [(FailoverVF, any FailoverAdapter, String)] = []
+        for nic in record.migration.nics {
+            do throws(StepFailure) {
+                let found: Assignment?
+                do { found = try assignment(vm, nic.nic) } catch { throw StepFailure(nic: nic.nic, step: "attach", error: error) }
+                guard let a = found, let failover = a.failover else {
+                    throw StepFailure(nic: nic.nic, step: "attach", error: .conflict("the reservation of \(vm)/\(nic.nic) is gone"))
+                }
+                let adapter = assignments.adapters(failover)
+                let vf = await assignments.failoverVF(a)
+                touched.append((vf, adapter, nic.nic))
+                var standbyWasUp: Bool?
+                do { standbyWasUp = try await adapter.standbyIsUp() } catch { standbyWasUp = nil }
+                try await attachAndSteer(nic.nic, vf: vf, adapter: adapter, run: run, operation: operation)
+                try await run.step(nic.nic, "standby-restore", operation: operation) { () throws(ControllerError) in
+                    guard let standbyWasUp else { return (nil, "the adapter cannot read the standby's link; left as it is") }
+                    let outcome = try await Self.adapting { () throws(FailoverError) in
+                        try await adapter.setStandby(up: standbyWasUp, vf: vf)
+                    }
+                    return (outcome.lever, "as it was before complete (\(standbyWasUp ? "up" : "down"))")
+                }
+            } catch {
+                // Traffic back to the standbys, VFs out of the guest; the
+                // reservations stay for another complete, or an abort.
+                for (vf, adapter, name) in touched.reversed() {
+                    _ = try? await run.step(name, "steer", operation: "rollback") { () throws(ControllerError) in
+                        let o = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
+                        return (o.lever, o.note)
+                    }
+                    _ = try? await run.step(name, "detach", operation: "rollback") { () throws(ControllerError) in
+                        _ = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
+                        return (nil, nil)
+                    }
+                }
+                let failure = MigrationFailure(operation: operation, nic: error.nic, step: error.step, reason: error.error.description)
+                _ = try settle(record, .failed, pending: .some(nil), error: failure)
+                throw .hostFailure(
+                    "complete failed at step \(error.step) of \(error.nic ?? vm): \(error.error); the VFs were taken out of the guest again, the reservations kept (complete again, or abort)")
+            }
+        }
+        return try settle(record, .completed, pending: .some(nil), error: .some(nil))
+    }
+
+    private func runAbort(_ record: StateStore.MigrationRecord) async throws(ControllerError) -> Migration {
+        let vm = record.migration.vm
+        let run = Run(service: self, id: record.migration.id, vm: vm, operation: "abort")
+        do throws(StepFailure) {
+            switch record.migration.role {
+            case .source:
+                for nic in record.migration.nics {
+                    try await restoreNIC(vm: vm, nic: nic, context: record.context[nic.nic], run: run, operation: "abort")
+                }
+            case .destination:
+                for nic in record.migration.nics {
+                    if let a = try? assignment(vm, nic.nic), let failover = a.failover {
+                        let adapter = assignments.adapters(failover)
+                        let vf = await assignments.failoverVF(a)
+                        if (try? await adapter.isAttached(vf)) == true {
+                            try await run.step(nic.nic, "detach", operation: "abort") { () throws(ControllerError) in
+                                _ = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
+                                _ = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
+                                return (nil, "taken out of the guest")
+                            }
+                        }
+                    }
+                    try await releaseReservation(vm: vm, nic: nic.nic, run: run)
+                }
+            }
+        } catch {
+            try? store.updateMigration(id: record.migration.id, pending: .some(nil))
+            throw .hostFailure("abort failed at step \(error.step) of \(error.nic ?? vm): \(error.error); try abort again")
+        }
+        return try settle(record, .aborted, pending: .some(nil))
+    }
+
+    private func releaseReservation(vm: String, nic: String, run: Run) async throws(StepFailure) {
+        guard (try? assignment(vm, nic)) ?? nil != nil else { return }
+        try await run.step(nic, "release", operation: run.operation) { () throws(ControllerError) in
+            let a = try await self.assignments.release(NICKey(unchecked: vm, nic: nic))
+            return (nil, "VF \(a.vf) free again")
+        }
+    }
+
+    private func rollBackPrepare(
+        _ record: StateStore.MigrationRecord, touched: [MigrationNIC], failure: StepFailure, run: Run, rethrow: Bool = true
+    ) async throws(ControllerError) -> Migration {
+        let context = (try? latest(record.migration.vm)?.context) ?? record.context
+        var notRestored: [String] = []
+        for nic in touched.reversed() {
+            do {
+                try await restoreNIC(
+                    vm: record.migration.vm, nic: nic, context: context[nic.nic], run: run, operation: "rollback")
+            } catch {
+                notRestored.append("\(nic.nic) (\(error.step): \(error.error))")
+            }
+        }
+        var reason = failure.error.description
+        if !notRestored.isEmpty { reason += "; not back on a VF: " + notRestored.joined(separator: ", ") }
+        let stored = MigrationFailure(operation: "prepare", nic: failure.nic, step: failure.step, reason: reason)
+        let migration = try settle(record, .failed, pending: .some(nil), error: stored)
+        guard rethrow else { return migration }
+        throw .hostFailure(
+            "prepare failed at step \(failure.step) of \(record.migration.vm)/\(failure.nic ?? "?"): \(failure.error); "
+                + (notRestored.isEmpty ? "rolled back, the guest is on its VFs again" : "rollback incomplete: \(notRestored.joined(separator: ", "))"))
+    }
+
+    // MARK: Helpers
+
+    /// Runs `body` unless an operation of the VM's migration runs already.
+    private func exclusively<T: Sendable>(
+        _ vm: String, _ body: () async throws(ControllerError) -> T
+    ) async throws(ControllerError) -> T {
+        let claimed = running.withLock { $0.insert(vm).inserted }
+        guard claimed else { throw .conflict("a migration operation of VM \(vm) is running; retry when it is done") }
+        defer { _ = running.withLock { $0.remove(vm) } }
+        return try await body()
+    }
+
+    private func settle(
+        _ record: StateStore.MigrationRecord, _ state: MigrationState, pending: String??, error: MigrationFailure?? = nil
+    ) throws(ControllerError) -> Migration {
+        try storing { try self.store.updateMigration(id: record.migration.id, state: state, pending: pending, error: error) }
+        guard let now = try latest(record.migration.vm) else { throw .hostFailure("the migration record of \(record.migration.vm) vanished") }
+        announce(record, state: state, error: now.migration.error)
+        return now.migration
+    }
+
+    private func announce(_ record: StateStore.MigrationRecord, previous: MigrationState?) {
+        events.publish(
+            .migrationState(MigrationStateChange(
+                id: record.migration.id, role: record.migration.role, state: record.migration.state, previous: previous,
+                error: nil)),
+            EventSubject(vm: record.migration.vm))
+    }
+
+    private func announce(_ record: StateStore.MigrationRecord, state: MigrationState, error: MigrationFailure? = nil) {
+        events.publish(
+            .migrationState(MigrationStateChange(
+                id: record.migration.id, role: record.migration.role, state: state, previous: record.migration.state,
+                error: state == .failed ? error : nil)),
+            EventSubject(vm: record.migration.vm))
+    }
+
+    private func runningMessage(_ vm: String) throws(ControllerError) -> String {
+        let state = try latest(vm).map { "\($0.migration.state)\($0.pending.map { " (\($0) running)" } ?? "")" } ?? "?"
+        return "VM \(vm) has a migration in progress on this host (\(state)); complete or abort it first"
+    }
+
+    private func latest(_ vm: String) throws(ControllerError) -> StateStore.MigrationRecord? {
+        try storing { try self.store.latestMigration(vm: vm) }
+    }
+
+    private func hasReservations(_ record: StateStore.MigrationRecord) throws(ControllerError) -> Bool {
+        for nic in record.migration.nics where try assignment(record.migration.vm, nic.nic) == nil { return false }
+        return true
+    }
+
+    private func failoverAssignments(_ vm: String) throws(ControllerError) -> [Assignment] {
+        try storing { try self.store.assignments() }.filter { $0.vm == vm && $0.failover != nil }
+    }
+
+    private func assignment(_ vm: String, _ nic: String) throws(ControllerError) -> Assignment? {
+        try storing { try self.store.assignment(NICKey(unchecked: vm, nic: nic)) }
+    }
+
+    private func loadRequest(_ key: NICKey) throws(ControllerError) -> AssignmentRequest? {
+        try storing { try self.store.assignmentRequest(key) }
+    }
+
+    private func storing<T>(_ body: () throws -> T) throws(ControllerError) -> T {
+        do { return try body() } catch { throw .hostFailure("the state store: \(error)") }
+    }
+
+    static func adapting<T>(_ body: () async throws(FailoverError) -> T) async throws(ControllerError) -> T {
+        do { return try await body() } catch { throw .hostFailure(error.description) }
+    }
+
+    /// The settings an assignment had, with the link-state lever undone.
+    static func restoring(_ config: VFConfig) -> VFConfig {
+        var c = config
+        if c.linkState == nil { c.linkState = .auto }
+        return c
+    }
+
+    static func linkStateLever(_ report: VFController.VFReport, to state: VFLinkState) -> (String?, String?) {
+        guard let result = report.results.first(where: { $0.setting == .linkState }) else {
+            return (nil, "the driver reported no link state")
+        }
+        switch result.outcome {
+        case .applied, .unchanged: return ("vf link-state \(state)", nil)
+        default: return (nil, "no VF link-state lever: \(result.detail ?? result.outcome.rawValue)")
+        }
+    }
+
+    static func failures(_ report: VFController.VFReport) -> String {
+        report.results.filter { $0.outcome == .failed }.map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }
+            .joined(separator: "; ")
+    }
+}
+
+/// A step that failed: which NIC, which step, why.
+struct StepFailure: Error {
+    var nic: String?
+    var step: String
+    var error: ControllerError
+}
+
+/// One operation's steps: each journaled (result "running") before it is
+/// taken, then finished with its duration, result, lever and detail, and
+/// published on the bus.
+final class Run: Sendable {
+    let service: MigrationService
+    let id: Int
+    let vm: String
+    let operation: String
+    let started = ContinuousClock.now
+
+    init(service: MigrationService, id: Int, vm: String, operation: String) {
+        self.service = service
+        self.id = id
+        self.vm = vm
+        self.operation = operation
+    }
+
+    @discardableResult
+    func step(
+        _ nic: String, _ name: String, operation: String? = nil,
+        _ body: () async throws(ControllerError) -> (lever: String?, detail: String?)
+    ) async throws(StepFailure) -> Void {
+        _ = try await step(nic, name, operation: operation) { () throws(ControllerError) -> ((String?, String?), Void) in
+            (try await body(), ())
+        }
+    }
+
+    func step<T>(
+        _ nic: String, _ name: String, operation: String? = nil,
+        _ body: () async throws(ControllerError) -> ((lever: String?, detail: String?), T)
+    ) async throws(StepFailure) -> T {
+        let op = operation ?? self.operation
+        let clock = ContinuousClock()
+        let begin = clock.now
+        var step = MigrationStep(
+            operation: op, nic: nic, step: name, startedAt: Date(), offsetMs: Self.ms(begin - started), result: "running")
+        let rowID: Int64
+        do { rowID = try service.store.beginStep(migration: id, step) } catch {
+            throw StepFailure(nic: nic, step: name, error: .hostFailure("journaling step \(name): \(error)"))
+        }
+        let subject = EventSubject(vm: vm, nic: nic)
+        do {
+            let ((lever, detail), value) = try await body()
+            step.durationMs = Self.ms(clock.now - begin)
+            step.result = lever == nil && detail?.hasPrefix("no ") == true ? "skipped" : "ok"
+            step.lever = lever
+            step.detail = detail
+            try? service.store.finishStep(rowID, durationMs: step.durationMs ?? 0, result: step.result, lever: lever, detail: detail)
+            service.events.publish(.migrationStep(step), subject)
+            return value
+        } catch {
+            step.durationMs = Self.ms(clock.now - begin)
+            step.result = "failed"
+            step.detail = error.description
+            try? service.store.finishStep(rowID, durationMs: step.durationMs ?? 0, result: "failed", lever: nil, detail: error.description)
+            service.events.publish(.migrationStep(step), subject)
+            throw StepFailure(nic: nic, step: name, error: error)
+        }
+    }
+
+    static func ms(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+}

@@ -1,0 +1,177 @@
+import Glibc
+import NIOPosix
+import SRIOVCore
+import SRIOVHost
+
+/// A guest that is a network namespace holding an active-backup bond
+/// (container guests, and the tests): attaching moves the VF's netdev into
+/// the namespace and enslaves it to the bond; steering picks the bond's
+/// active slave; detaching returns the netdev to the daemon's namespace.
+/// All by rtnetlink (`NamespaceLinks`), on NIO's blocking pool.
+public struct NetnsGuest: FailoverAdapter {
+    public var namespace: String
+    public var bond: String
+    public var standby: String
+    /// How often readiness is polled.
+    public var pollInterval: Duration = .milliseconds(10)
+
+    public var name: String { "netns" }
+
+    public init(namespace: String, bond: String, standby: String) {
+        self.namespace = namespace
+        self.bond = bond
+        self.standby = standby
+    }
+
+    private func inGuest<T: Sendable>(
+        _ action: String, _ body: @escaping @Sendable (NamespaceLinks) throws -> T
+    ) async throws(FailoverError) -> T {
+        let namespace = namespace
+        do {
+            return try await NIOThreadPool.singleton.runIfActive {
+                let links = try NamespaceLinks(namespace: namespace)
+                return try body(links)
+            }
+        } catch let error as FailoverError {
+            throw error
+        } catch let error as NetlinkError {
+            if case .system(let call, let errno) = error, call.hasPrefix("open "), errno == ENOENT {
+                throw fail(action, "there is no network namespace \"\(namespace)\" (ip netns list)")
+            }
+            throw fail(action, error.description)
+        } catch {
+            throw fail(action, "\(error)")
+        }
+    }
+
+    private func fail(_ action: String, _ reason: String) -> FailoverError {
+        FailoverError(adapter: "netns", action: action, reason: reason)
+    }
+
+    private func named(_ links: NamespaceLinks, _ name: String, _ action: String, what: String) throws -> LinkInfo {
+        guard let link = try links.link(named: name) else {
+            throw fail(action, "namespace \(namespace) has no \(what) \"\(name)\"")
+        }
+        return link
+    }
+
+    public func attach(_ vf: FailoverVF) async throws(FailoverError) -> Bool {
+        let (namespace, bond) = (namespace, self.bond)
+        return try await inGuest("attach") { guest in
+            let bondLink = try named(guest, bond, "attach", what: "bond")
+            guard bondLink.kind == "bond" else { throw fail("attach", "\"\(bond)\" in \(namespace) is not a bond") }
+            var moved = false
+            if try guest.link(of: vf.pci) == nil {
+                let host = try NamespaceLinks(namespace: nil)
+                guard let link = try host.link(of: vf.pci) else {
+                    throw fail("attach", "VF \(vf.pci) has no netdev on the host (is it bound to its host driver?)")
+                }
+                let target = try NamespaceLinks.openNamespace(namespace)
+                defer { close(target) }
+                try host.move(ifindex: link.ifindex, toNamespaceFD: target)
+                moved = true
+            }
+            guard let link = try guest.link(of: vf.pci) else {
+                throw fail("attach", "VF \(vf.pci)'s netdev did not arrive in \(namespace)")
+            }
+            guard link.master != bondLink.ifindex else { return moved }
+            if link.master != nil { try guest.setMaster(ifindex: link.ifindex, master: 0) }
+            // A bond enslaves a link that is down and brings it up itself.
+            if link.isAdminUp { try guest.setUp(ifindex: link.ifindex, false) }
+            try guest.setMaster(ifindex: link.ifindex, master: bondLink.ifindex)
+            return true
+        }
+    }
+
+    public func detach(_ vf: FailoverVF) async throws(FailoverError) -> Bool {
+        let (bond, standby) = (self.bond, self.standby)
+        return try await inGuest("detach") { guest in
+            guard let link = try guest.link(of: vf.pci) else { return false }
+            if let bondLink = try guest.link(named: bond), bondLink.bondActiveSlave == link.ifindex,
+                let standbyLink = try guest.link(named: standby), standbyLink.master == bondLink.ifindex
+            {
+                // Never pull the slave carrying traffic while another can take it.
+                try guest.setActiveSlave(bond: bondLink.ifindex, slave: standbyLink.ifindex)
+            }
+            if link.master != nil { try guest.setMaster(ifindex: link.ifindex, master: 0) }
+            let home = try NamespaceLinks.openNamespace(nil)
+            defer { close(home) }
+            try guest.move(ifindex: link.ifindex, toNamespaceFD: home)
+            return true
+        }
+    }
+
+    public func isAttached(_ vf: FailoverVF) async throws(FailoverError) -> Bool? {
+        let bond = self.bond
+        return try await inGuest("query") { guest in
+            guard let link = try guest.link(of: vf.pci) else { return false }
+            let bondIndex = try guest.link(named: bond)?.ifindex
+            return link.master != nil && link.master == bondIndex
+        }
+    }
+
+    public func standbyIsUp() async throws(FailoverError) -> Bool? {
+        let standby = self.standby
+        return try await inGuest("query") { guest in try named(guest, standby, "query", what: "standby").isAdminUp }
+    }
+
+    public func setStandby(up: Bool, vf: FailoverVF) async throws(FailoverError) -> LeverOutcome {
+        let standby = self.standby
+        return try await inGuest("standby link") { guest in
+            let link = try named(guest, standby, "standby link", what: "standby")
+            if link.isAdminUp == up { return LeverOutcome(lever: "link \(standby) \(up ? "up" : "down")", note: "already so") }
+            try guest.setUp(ifindex: link.ifindex, up)
+            return LeverOutcome(lever: "link \(standby) \(up ? "up" : "down")")
+        }
+    }
+
+    public func steer(to target: SteerTarget, vf: FailoverVF) async throws(FailoverError) -> LeverOutcome {
+        let (bond, standby, namespace) = (self.bond, self.standby, self.namespace)
+        return try await inGuest("steer") { guest in
+            let bondLink = try named(guest, bond, "steer", what: "bond")
+            let slave: LinkInfo
+            switch target {
+            case .standby: slave = try named(guest, standby, "steer", what: "standby")
+            case .vf:
+                guard let link = try guest.link(of: vf.pci) else {
+                    throw fail("steer", "VF \(vf.pci) is not in \(namespace)")
+                }
+                slave = link
+            }
+            guard slave.master == bondLink.ifindex else {
+                throw fail("steer", "\(slave.name) is not a slave of \(bond)")
+            }
+            let lever = "bond \(bond) active_slave \(slave.name)"
+            if bondLink.bondActiveSlave == slave.ifindex { return LeverOutcome(lever: lever, note: "already active") }
+            try guest.setActiveSlave(bond: bondLink.ifindex, slave: slave.ifindex)
+            let now = try named(guest, bond, "steer", what: "bond")
+            guard now.bondActiveSlave == slave.ifindex else {
+                throw fail("steer", "\(bond) did not take \(slave.name) as its active slave (is it in active-backup mode, and the slave up?)")
+            }
+            return LeverOutcome(lever: lever)
+        }
+    }
+
+    public func waitUntilReady(_ vf: FailoverVF, deadline: Duration) async throws(FailoverError) -> String {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while true {
+            let state = try await inGuest("wait") { guest -> (carrier: Bool, name: String)? in
+                guard let link = try guest.link(of: vf.pci) else { return nil }
+                return (link.hasCarrier == true && link.operState == "up", link.name)
+            }
+            guard let state else { throw fail("wait", "VF \(vf.pci) is not in \(namespace)") }
+            if state.carrier {
+                return "\(state.name) has carrier after \(Self.milliseconds(clock.now - start)) ms"
+            }
+            if clock.now - start > deadline {
+                throw fail("wait", "\(state.name) has no carrier after \(Self.milliseconds(deadline)) ms")
+            }
+            try? await Task.sleep(for: pollInterval)
+        }
+    }
+
+    public static func milliseconds(_ d: Duration) -> Int {
+        Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
