@@ -46,7 +46,7 @@ enum Rig {
 
     /// Boots the VM with `pfs` igb PFs, runs `scenario` (a file in Scenarios/)
     /// and returns the folder its results were written to.
-    static func run(scenario: String, pfs: Int, timeout: Int = 900) throws -> URL {
+    static func run(scenario: String, pfs: Int, wire: Bool = false, timeout: Int = 900) throws -> URL {
         if let reason = unavailableReason { throw Failure(description: "SR-IOV test VM unavailable: \(reason)") }
         let out = URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("sriovd-rig-\(scenario)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
@@ -56,8 +56,7 @@ enum Rig {
         process.currentDirectoryURL = repoRoot
         process.arguments = [
             "scripts/rig/run.sh", "--pfs", String(pfs), "--timeout", String(timeout), "--out", out.path,
-            "Tests/RigTests/Scenarios/\(scenario).sh",
-        ]
+        ] + (wire ? ["--wire"] : []) + ["Tests/RigTests/Scenarios/\(scenario).sh"]
         var env = ProcessInfo.processInfo.environment
         env["SRIOVD_BIN_DIR"] = binDirectory.path
         env["PATH"] = (env["PATH"] ?? "/usr/bin:/bin") + ":/root/.pyenv/shims:/usr/local/bin"
@@ -90,17 +89,20 @@ enum Rig {
 actor RigScenario {
     let name: String
     let pfs: Int
+    /// All PFs on one QEMU hub, like NICs on one switch.
+    let wire: Bool
     private var result: Task<URL, any Error>?
 
-    init(name: String, pfs: Int) {
+    init(name: String, pfs: Int, wire: Bool = false) {
         self.name = name
         self.pfs = pfs
+        self.wire = wire
     }
 
     func output() async throws -> URL {
         if let result { return try await result.value }
-        let (name, pfs) = (self.name, self.pfs)
-        let task = Task.detached { try await RigQueue.shared.run { try Rig.run(scenario: name, pfs: pfs) } }
+        let (name, pfs, wire) = (self.name, self.pfs, self.wire)
+        let task = Task.detached { try await RigQueue.shared.run { try Rig.run(scenario: name, pfs: pfs, wire: wire) } }
         result = task
         return try await task.value
     }

@@ -121,8 +121,15 @@ public final class AssignmentService: Sendable {
             try journal(key, "bound")
             CrashPoint.hit("assign.bound")
             if attach, let failover = request.failover {
+                // Attached, carrying, and the guest's primary path: its
+                // traffic goes through the VF from the start.
                 let vf = await failoverVF(reserved)
-                do { _ = try await adapters(failover).attach(vf) } catch {
+                let adapter = adapters(failover)
+                do {
+                    _ = try await adapter.attach(vf)
+                    _ = try await adapter.waitUntilReady(vf, deadline: .seconds(15))
+                    _ = try await adapter.steer(to: .vf, vf: vf)
+                } catch {
                     throw ControllerError.hostFailure("attaching \(reserved.vf) to \(key)'s guest: \(error)")
                 }
                 try journal(key, "attached")

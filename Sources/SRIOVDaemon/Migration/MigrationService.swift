@@ -445,7 +445,7 @@ public final class MigrationService: Sendable {
     ) throws(ControllerError) -> Migration {
         try storing { try self.store.updateMigration(id: record.migration.id, state: state, pending: pending, error: error) }
         guard let now = try latest(record.migration.vm) else { throw .hostFailure("the migration record of \(record.migration.vm) vanished") }
-        announce(record, state: state, error: now.migration.error)
+        if state != record.migration.state || state == .failed { announce(record, state: state, error: now.migration.error) }
         return now.migration
     }
 

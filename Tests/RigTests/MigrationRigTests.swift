@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+@Suite(
+    "Live migration between two daemons on two igb PFs on one wire: the cycle, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
+    .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
+struct MigrationRigTests {
+    static let scenario = RigScenario(name: "migration", pfs: 2, wire: true)
+
+    func results() async throws -> (URL, [String: String]) {
+        try await Self.scenario.keyValues()
+    }
+
+    func int(_ r: [String: String], _ key: String) -> Int? { r[key].flatMap { Int($0) } }
+
+    @Test("assigned with a netns failover: the VF's netdev is in the guest's bond, its active slave, MAC and VLAN as asked")
+    func assigned() async throws {
+        let (_, r) = try await results()
+        #expect(r["assign_status"] == "201")
+        #expect(r["assign_active"] == "vf")
+        #expect(r["assign_vf_on_pf"] == "52:54:00:77:00:01 100")
+        #expect(int(r, "baseline_vf_10ms_sent") ?? 0 > 100)
+    }
+
+    @Test("incoming -> prepare -> complete: traffic continues on the standby and returns through a VF of the other PF")
+    func fullCycle() async throws {
+        let (out, r) = try await results()
+        for tag in ["ab", "ba"] {
+            #expect(try out.status("incoming_\(tag)") == 201, "\(tag)")
+            #expect(try out.status("prepare_\(tag)") == 200, "\(tag)")
+            #expect(try out.status("complete_\(tag)") == 200, "\(tag)")
+            #expect(r["prepared_active_\(tag)"] == "veth-g", "after prepare the bond runs on the standby (\(tag))")
+            #expect(int(r, "standby_\(tag)_sent") ?? 0 > 50 && r["standby_\(tag)_lost"] == "0", "traffic continues on the standby (\(tag))")
+            #expect(r["completed_active_\(tag)"] == "vf", "after complete the bond's active slave is the new VF's netdev (\(tag))")
+            #expect(r["completed_vf_on_pf_\(tag)"] == "52:54:00:77:00:01 100", "the new VF carries the MAC and VLAN asked for (\(tag))")
+            #expect(try out.body("show_\(tag)")["state"] as? String == "completed")
+            #expect(try out.body("show_source_\(tag)")["state"] as? String == "prepared")
+            let timeline = try out.body("show_\(tag)")["timeline"] as? [[String: Any]] ?? []
+            #expect(timeline.contains { $0["step"] as? String == "steer" && ($0["lever"] as? String)?.contains("active_slave") == true })
+            let source = try out.body("show_source_\(tag)")["timeline"] as? [[String: Any]] ?? []
+            #expect(source.map { $0["step"] as? String ?? "" } == ["standby-up", "steer", "link-state", "clear-mac", "detach", "release"])
+            #expect(source.allSatisfy { $0["durationMs"] is Double && $0["result"] as? String != "failed" })
+        }
+        #expect(r["prepare_answer_matches"] == "True", "prepare answers exactly the body incoming takes (but pf)")
+        #expect(r["source_free_after_prepare"]?.hasPrefix("No assignments") == true)
+        #expect(r["prepare_ab_lost"] == "0", "no probe lost at 10 ms on the way out")
+    }
+
+    @Test("abort on the source gives the guest its VF back; abort on the destination frees the reservation")
+    func aborts() async throws {
+        let (_, r) = try await results()
+        #expect(r["abort_source_state"] == "aborted")
+        #expect(r["abort_destination_state"] == "aborted")
+        #expect(r["abort_same_vf"] == "yes")
+        #expect(r["abort_active"] == "vf")
+        #expect(r["abort_destination_free"]?.hasPrefix("No ") == true)
+    }
+
+    @Test("no free VF on the destination: 409 before the source is touched, nothing reserved; bad input is a 400 naming the field")
+    func refused() async throws {
+        let (out, r) = try await results()
+        #expect(r["refused_status"] == "409")
+        #expect(r["refused_reserved"]?.hasPrefix("No assignments") == true)
+        #expect(try out.status("refused_show") == 404 || (try out.body("refused_show")["state"] as? String) != "incoming")
+        #expect(try out.status("bad_field") == 400 && (try out.body("bad_field")["field"] as? String)?.hasSuffix("colour") == true)
+        #expect(try out.status("bad_failover") == 400 && (try out.body("bad_failover")["field"] as? String)?.hasSuffix("failover.bond") == true)
+    }
+
+    @Test("an adapter failure in the middle is rolled back and names the failing step")
+    func adapterFailures() async throws {
+        let (_, r) = try await results()
+        #expect(r["fail_prepare_status"] == "500")
+        #expect(r["fail_prepare_state"] == "failed")
+        #expect(r["fail_prepare_step"] == "steer")
+        #expect(r["fail_prepare_active"] == "vf")
+        #expect(r["fail_prepare_assigned"] == "assigned")
+        #expect(r["fail_complete_state"] == "failed")
+        #expect(r["fail_complete_step"] == "attach")
+        #expect(r["fail_complete_reserved"] == "1", "a failed complete keeps the reservation for another try or an abort")
+        #expect(r["fail_abort_source_state"] == "aborted")
+        #expect(r["fail_abort_active"] == "vf")
+    }
+
+    @Test("SIGKILL during prepare and during complete: after a restart the guest's traffic is on a VF and the store matches the kernel")
+    func crashes() async throws {
+        let (_, r) = try await results()
+        #expect(r["crash_prepare_exit"] == "137")
+        #expect(r["crash_prepare_state"] == "failed")
+        #expect(r["crash_prepare_guest_on"] == "assigned-vf")
+        #expect(r["crash_prepare_vf_on_pf"] == "52:54:00:77:00:01 100")
+        #expect(r["crash_complete_exit"] == "137")
+        #expect(r["crash_complete_state"] == "completed")
+        #expect(r["crash_complete_guest_on"] == "assigned-vf")
+        #expect(r["crash_complete_vf_on_pf"] == "52:54:00:77:00:01 100")
+        #expect(int(r, "after_crash_10ms_sent") ?? 0 > 50 && r["after_crash_10ms_lost"] == "0")
+        #expect(r["done"] == "yes")
+    }
+}
