@@ -5,6 +5,8 @@ import Logging
 import Metrics
 import NIOCore
 import Prometheus
+import SRIOVAPI
+import SRIOVClient
 import SRIOVCore
 import SRIOVHostTesting
 import Synchronization
@@ -229,4 +231,79 @@ func httpGet(port: Int, path: String) async throws -> String {
 struct TestError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+@Suite("Events and metrics under a burst of requests")
+struct BurstTests {
+    @Test("200 concurrent VF changes over the socket: a reader sees each one once, in seq order; scrapes during and after count them")
+    func burst() async throws {
+        let host = FakeHost.threeVFs()
+        let registry = PrometheusCollectorRegistry()
+        let dir = NSTemporaryDirectory() + "sriovd-burst-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try StateStore(directory: dir + "/state")
+        let logger = Logger(label: "test")
+        let history = EventHistory()
+        let (bus, controller) = withMetricsFactory(MetricsExposition.factory(registry)) {
+            let bus = EventBus(recorders: [history.record])
+            return (
+                bus,
+                VFController(
+                    host: host, store: store, logger: logger, verifyAttempts: 3, verifyInterval: .milliseconds(1), events: bus)
+            )
+        }
+        let exposition = MetricsExposition(registry: registry, inventory: host, store: store, logger: logger)
+        let router = makeRouter(
+            inventory: host, controller: controller, events: EventStream(bus: bus, history: history), metrics: exposition)
+        let socket = dir + "/api.sock"
+        let requests = 200
+        try await EventStreamTests.serving(router, on: socket) {
+            let client = SRIOVClient(socketPath: socket, timeout: .seconds(60))
+            let reader = Task { () throws(ClientError) -> [EventLine] in
+                try await client.withStreamingResponse(.init(method: .get, path: "/v1/events?type=vf.")) {
+                    response throws(ClientError) in
+                    var lines: [EventLine] = []
+                    for try await text in response.lines {
+                        guard let line = try? APIJSON.decoder().decode(EventLine.self, from: Data(text.utf8)) else {
+                            throw .malformedResponse(text)
+                        }
+                        lines.append(line)
+                        if lines.filter(\.isEvent).count == requests || line.type == EventLine.overflow { break }
+                    }
+                    return lines
+                }
+            }
+            while bus.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 0..<requests {
+                    group.addTask {
+                        let body = Array(#"{"vlan":\#(n % 4000 + 1)}"#.utf8)
+                        return try await client.request(method: .patch, path: "/v1/vfs/\(host.address(n % 3))", body: body).status
+                    }
+                    if n % 10 == 0 {
+                        group.addTask {
+                            let scrape = try await client.request(method: .get, path: "/metrics", body: nil)
+                            let text = String(decoding: scrape.body, as: UTF8.self)
+                            return scrape.status == 200 && text.contains("sriovd_vfs{") ? 0 : -1
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            #expect(statuses == [200: requests, 0: requests / 10], "PATCH answers, and scrapes (0: good)")
+
+            let lines = try await reader.value
+            let events = lines.filter(\.isEvent)
+            #expect(!lines.contains { $0.type == EventLine.overflow })
+            #expect(events.count == requests && events.allSatisfy { $0.type == "vf.configured" })
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.seq < $1.seq }, "in seq order, none twice")
+            #expect(bus.dropped == 0)
+
+            let samples = MetricsTestApp.samples(String(decoding: await exposition.scrape(), as: UTF8.self))
+            #expect(samples[#"sriovd_operation_duration_seconds_count{operation="vf.configure",result="success"}"#] == Double(requests))
+            #expect(samples[#"sriovd_vfs{state="configured",driver="none"}"#] == 3)
+        }
+    }
 }
