@@ -14,9 +14,10 @@ struct EventsCommand: AsyncParsableCommand {
         abstract: "Follow sriovd's events as they happen, one line per event (Ctrl-C to stop).",
         discussion: """
             Each line: time, #seq, type, what it concerns (VM/NIC, VF, PF) and what changed. With --json, \
-            each event's JSON object as sriovd sent it. A 'resync' line means events after --since are \
-            no longer held: read the state again. When this reader falls too far behind, sriovd ends the \
-            stream and sriovctl follows again from where it was cut off.
+            each event's JSON object as sriovd sent it, one per line (not indented). A 'resync' line means \
+            events after --since are no longer held: read the state again. When this reader falls too far \
+            behind, sriovd ends the stream and sriovctl follows again from where it was cut off. When \
+            sriovd stops, so does sriovctl events (exit 0).
             """)
 
     @OptionGroup var options: ClientOptions

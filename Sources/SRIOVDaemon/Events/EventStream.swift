@@ -96,10 +96,13 @@ public final class EventStream: Sendable {
     }
 
     static func resync(since: UInt64, replay: EventHistory.Replay) -> EventLine {
+        let first = since + 1, last = (replay.oldest ?? 1) - 1
         let detail =
             since > replay.newest
             ? "seq \(since) is not from this run of sriovd (its last event is \(replay.newest)): read the state again"
-            : "events \(since + 1)-\((replay.oldest ?? 1) - 1) are no longer held: read the state again"
+            : first == last
+                ? "event \(first) is no longer held: read the state again"
+                : "events \(first)-\(last) are no longer held: read the state again"
         var details: [String: JSONValue] = ["since": .integer(Int64(since)), "detail": .string(detail)]
         if let oldest = replay.oldest { details["oldest"] = .integer(Int64(oldest)) }
         return EventLine(seq: (replay.oldest ?? replay.newest + 1) - 1, time: Date(), type: EventLine.resync, details: .object(details))
