@@ -33,7 +33,7 @@ struct MetricsTestApp {
         let host = self.host
         let logger = Logger(label: "test")
         let (bus, assignments) = withMetricsFactory(MetricsExposition.factory(registry)) {
-            let bus = EventBus()
+            let bus = EventBus(recorders: [EventCounts().record])
             let controller = VFController(
                 host: host, store: store, logger: logger, verifyAttempts: 3, verifyInterval: .milliseconds(1), events: bus)
             let config = SRIOVConfiguration(pfs: [.init(match: .pciAddress(host.pf), pools: [.init(name: "physnet1")])])
@@ -44,7 +44,7 @@ struct MetricsTestApp {
         self.store = store
         self.bus = bus
         self.assignments = assignments
-        self.exposition = MetricsExposition(registry: registry, inventory: host, store: store, logger: logger)
+        self.exposition = MetricsExposition(registry: registry, inventory: host, store: store, events: bus, logger: logger)
         self.router = makeRouter(inventory: host, assignments: assignments, metrics: exposition)
     }
 
@@ -98,6 +98,9 @@ struct MetricsTests {
             #expect(after[#"sriovd_operation_duration_seconds_count{operation="vf.bind",result="success"}"#] == 1)
             #expect(text.contains("# TYPE sriovd_operation_duration_seconds histogram"))
             #expect(text.contains("# TYPE sriovd_vfs gauge"))
+            #expect(after[#"sriovd_events_total{type="assignment.created"}"#] == 1)
+            #expect(after[#"sriovd_events_total{type="vf.bound"}"#] == 1)
+            #expect(after[#"sriovd_events_total{type="vf.configured"}"#] == 1)
 
             // Released: the series of the assigned VF goes; the gauge reads 0.
             try await client.execute(uri: "/v1/assignments/vm-web/net0", method: .delete) { #expect($0.status == .ok) }
@@ -119,6 +122,7 @@ struct MetricsTests {
             let samples = MetricsTestApp.samples(try await scrape(client).text)
             #expect(samples[#"sriovd_operation_duration_seconds_count{operation="assignment.release",result="rejected"}"#] == 1)
             #expect(samples["sriovd_events_dropped_total"] == 1)
+            #expect(samples["sriovd_event_stream_readers"] == 1, "the slow subscription")
             #expect(samples["sriovd_inventory_readable"] == 1)
         }
         slow.cancel()

@@ -15,12 +15,17 @@ import Synchronization
 /// - `sriovd_assignments{state}`: assignments by state (`assigned`,
 ///   `assigning`, `releasing` always listed, 0 when none);
 /// - `sriovd_inventory_readable`: 0 when the scrape could not read the
-///   inventory (the PF and VF gauges are then left out).
+///   inventory (the PF and VF gauges are then left out);
+/// - `sriovd_event_stream_readers`: readers following the event stream
+///   (subscriptions of the bus).
+/// Events by type (`sriovd_events_total{type}`) are counted as they are
+/// published (`EventCounts`).
 /// The text is the registry's own (swift-prometheus): nothing here writes the format.
 public final class MetricsExposition: Sendable {
     public let registry: PrometheusCollectorRegistry
     let inventory: any InventorySource
     let store: StateStore
+    let events: EventBus?
     let logger: Logger
     /// The state gauges set by the last scrape, by name and labels, so a
     /// series that no longer applies is removed rather than left stale.
@@ -33,10 +38,14 @@ public final class MetricsExposition: Sendable {
         var labels: [String]
     }
 
-    public init(registry: PrometheusCollectorRegistry, inventory: any InventorySource, store: StateStore, logger: Logger) {
+    public init(
+        registry: PrometheusCollectorRegistry, inventory: any InventorySource, store: StateStore, events: EventBus? = nil,
+        logger: Logger
+    ) {
         self.registry = registry
         self.inventory = inventory
         self.store = store
+        self.events = events
         self.logger = logger
     }
 
@@ -90,12 +99,15 @@ public final class MetricsExposition: Sendable {
         "sriovd_vfs": "VFs by state (assigned, configured, free) and driver",
         "sriovd_assignments": "VM NIC assignments by state",
         "sriovd_inventory_readable": "1 when the last scrape read the inventory, 0 when it could not",
+        "sriovd_event_stream_readers": "Readers following the event stream",
     ]
 
     /// Each state gauge's value, by name and labels.
     private func stateCounts() async -> [GaugeKey: Int] {
         var counts: [GaugeKey: Int] = [:]
         func count(_ name: String, _ labels: [String]) { counts[GaugeKey(name: name, labels: labels), default: 0] += 1 }
+
+        if let events { counts[GaugeKey(name: "sriovd_event_stream_readers", labels: [])] = events.subscriberCount }
 
         let assignments = (try? store.assignments()) ?? []
         for state in [AssignmentState.assigning, .assigned, .releasing] {

@@ -101,7 +101,7 @@ public struct Daemon: Sendable {
         // Every state change is published here once; the journal records
         // it, and the history keeps the last ones for the event stream.
         let history = EventHistory()
-        let events = EventBus(recorders: [JournalRecords(logger: logger).record, history.record])
+        let events = EventBus(recorders: [JournalRecords(logger: logger).record, history.record, EventCounts().record])
         let sysfs = SysfsTree(root: options.sysfsRoot)
         let store = try StateStore(directory: options.stateDirectory)
         // One host port: the inventory and the controller share its netlink reader.
@@ -119,7 +119,8 @@ public struct Daemon: Sendable {
         // Interrupted assignments and releases are finished before anything is served.
         await assignments.recover()
 
-        let metrics = MetricsExposition(registry: metricsRegistry, inventory: inventory, store: store, logger: logger)
+        let metrics = MetricsExposition(
+            registry: metricsRegistry, inventory: inventory, store: store, events: events, logger: logger)
 
         let options = self.options
         let logger = self.logger
