@@ -203,9 +203,11 @@ struct MetricsTests {
     }
 }
 
-/// One HTTP/1.1 GET to 127.0.0.1:`port` on a plain socket; the whole answer as text.
+/// One HTTP/1.1 GET to 127.0.0.1:`port` on a plain socket; the whole
+/// answer as text. On a thread of its own: the server under test needs the
+/// concurrency pool's.
 func httpGet(port: Int, path: String) async throws -> String {
-    try await Task.detached {
+    try await offPool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestError("socket: \(errno)") }
         defer { close(fd) }
@@ -229,7 +231,7 @@ func httpGet(port: Int, path: String) async throws -> String {
             answer += buffer[..<n]
         }
         return String(decoding: answer, as: UTF8.self)
-    }.value
+    }
 }
 
 struct TestError: Error, CustomStringConvertible {
