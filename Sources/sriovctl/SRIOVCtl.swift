@@ -30,6 +30,8 @@ struct SRIOVCtl: AsyncParsableCommand {
               assignments [--vm VM] [--pf PCI] [--pool NAME]
               assignment [show] VM NIC
               assignment set VM NIC [VF settings as for vf set, but not --mac]
+
+            Watching: events [--since SEQ] [--type T]... [--pf PCI] [--vm VM], one line per event as it happens.
             See sriovctl help vf set, sriovctl help assign, and so on.
 
             Exit status: 0 success (a VF setting its driver does not support is a note, not a failure; \
@@ -42,6 +44,7 @@ struct SRIOVCtl: AsyncParsableCommand {
         subcommands: [
             HealthCommand.self, ListPFs.self, PFCommand.self, ListVFs.self, VFCommand.self, AssignCommand.self,
             ReleaseCommand.self, ListAssignments.self, AssignmentCommand.self, MigrationCommand.self,
+            EventsCommand.self,
         ])
 
     // Here too, so that the options may come before the subcommand's name.

@@ -56,8 +56,9 @@ extension SRIOVDCommand {
             }
             settings.bootstrapLogging()
             let logger = Logger(label: "sriovd")
+            let metrics = SRIOVMetrics.bootstrap()
             do {
-                try await Daemon(options: settings.daemonOptions, logger: logger).run()
+                try await Daemon(options: settings.daemonOptions, logger: logger, metricsRegistry: metrics).run()
             } catch {
                 logger.critical("sriovd failed", metadata: ["error": "\(error)"])
                 throw ExitCode(1)

@@ -235,6 +235,7 @@ import Glibc
         try schema(
             "VFChangeResponse",
             VFChangeResponse(vf: VirtualFunction(index: 0, pciAddress: vf, pf: pf, settings: full), results: apiResults))
+        for line in try EventLineSamples.all() { try schema("EventLine", line) }
         try schema("Problem", APIError.invalid(ValidationError(field: "vlan", value: "4095", reason: "is outside")).problem)
         for error in [
             APIError.notFound("x"), .conflict("x"), .forbidden("x"), .payloadTooLarge(limit: 1), .unsupportedMediaType("x"),

@@ -45,14 +45,18 @@ struct ConfigurationDecoder {
 
     func decode(_ document: TOMLTable) -> SRIOVConfiguration {
         let root = ConfigurationTable(table: document, path: "", diagnostics: diagnostics)
-        root.rejectUnknownKeys(["daemon", "pf", "vf"]) { key in
+        root.rejectUnknownKeys(["daemon", "pf", "vf", "metrics"]) { key in
             if Self.daemonKeys.contains(key) { return "\(key) belongs under the [daemon] header" }
+            if Self.metricsKeys.contains(key) { return "\(key) belongs under the [metrics] header" }
             if Self.pfKeys.contains(key) { return "\(key) belongs in a [[pf]] entry" }
             return nil
         }
         var configuration = SRIOVConfiguration()
         if let daemon = root.subtable("daemon") {
             configuration.daemon = decodeDaemon(daemon)
+        }
+        if let metrics = root.subtable("metrics") {
+            configuration.metrics = decodeMetrics(metrics)
         }
         let pfs = root.tables("pf").map(decodePF)
         let vfs = root.tables("vf").map(decodeVF)

@@ -14,6 +14,8 @@ public struct SRIOVConfiguration: Hashable, Sendable {
     public var pfs: [PF]
     /// Explicit per-VF settings, in file order.
     public var vfs: [VF]
+    /// `[metrics]`: the TCP address for Prometheus, if any.
+    public var metrics: Metrics = Metrics()
 
     public init(daemon: Daemon = Daemon(), pfs: [PF] = [], vfs: [VF] = []) {
         self.daemon = daemon

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import SRIOVCore
 import SRIOVHost
@@ -50,7 +51,8 @@ public struct DaemonOptions: Sendable {
 /// every request through (tests that drive the router in-process).
 public func makeRouter(
     inventory: any InventorySource, controller: VFController? = nil, assignments: AssignmentService? = nil,
-    migrations: MigrationService? = nil, maxBodyBytes: Int = 65536, authorization: AuthorizationPolicy? = nil
+    migrations: MigrationService? = nil, maxBodyBytes: Int = 65536, authorization: AuthorizationPolicy? = nil,
+    events: EventStream? = nil, metrics: MetricsExposition? = nil
 ) -> Router<SRIOVRequestContext> {
     let router = Router(context: SRIOVRequestContext.self)
     router.middlewares.add(ProblemMiddleware())
@@ -66,6 +68,12 @@ public func makeRouter(
             service: migrations ?? MigrationService(assignments: assignments), maxBodyBytes: maxBodyBytes
         ).register(on: router)
     }
+    if let events {
+        EventRoutes<SRIOVRequestContext>(stream: events).register(on: router)
+    }
+    if let metrics {
+        MetricsRoutes<SRIOVRequestContext>(exposition: metrics).register(on: router)
+    }
     return router
 }
 
@@ -74,10 +82,13 @@ public func makeRouter(
 public struct Daemon: Sendable {
     public let options: DaemonOptions
     public let logger: Logger
+    /// Where swift-metrics records (`SRIOVMetrics.bootstrap()`), served as `/metrics`.
+    public let metricsRegistry: PrometheusCollectorRegistry
 
-    public init(options: DaemonOptions, logger: Logger) {
+    public init(options: DaemonOptions, logger: Logger, metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.options = options
         self.logger = logger
+        self.metricsRegistry = metricsRegistry
     }
 
     public func run() async throws {
@@ -90,8 +101,10 @@ public struct Daemon: Sendable {
         let authorization = AuthorizationPolicy.resolving(
             adminGroup: options.socketGroup, readerGroup: options.readerGroup, logger: logger)
 
-        // Every state change is published here once; the journal records it.
-        let events = EventBus.journaling(to: logger)
+        // Every state change is published here once; the journal records
+        // it, and the history keeps the last ones for the event stream.
+        let history = EventHistory()
+        let events = EventBus(recorders: [JournalRecords(logger: logger).record, history.record, EventCounts().record])
         let sysfs = SysfsTree(root: options.sysfsRoot)
         let store = try StateStore(directory: options.stateDirectory)
         // One host port: the inventory and the controller share its netlink reader.
@@ -112,12 +125,16 @@ public struct Daemon: Sendable {
         let migrations = MigrationService(assignments: assignments)
         await migrations.recover()
 
+        let metrics = MetricsExposition(
+            registry: metricsRegistry, inventory: inventory, store: store, events: events, logger: logger)
+
         let options = self.options
         let logger = self.logger
         let app = binding.server(
             responder: makeRouter(
                 inventory: inventory, controller: controller, assignments: assignments, migrations: migrations,
-                maxBodyBytes: options.maxRequestBytes, authorization: authorization
+                maxBodyBytes: options.maxRequestBytes, authorization: authorization,
+                events: EventStream(bus: events, history: history), metrics: metrics
             ).buildResponder(),
             serverName: "sriovd",
             onServerRunning: {
@@ -175,6 +192,13 @@ public struct Daemon: Sendable {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         groupConfig.maximumGracefulShutdownDuration = options.shutdownTimeout
+        if let listen = options.configuration.metrics.listen {
+            // Ends on its own when it cannot listen: sriovd goes on without it.
+            groupConfig.services.append(
+                .init(
+                    service: MetricsListener(address: listen, exposition: metrics, logger: logger),
+                    successTerminationBehavior: .ignore))
+        }
         let group = ServiceGroup(configuration: groupConfig)
         defer {
             socketFile?.remove()

@@ -1,0 +1,150 @@
+import Logging
+import Metrics
+import Prometheus
+import SRIOVCore
+import SRIOVHost
+import Synchronization
+
+/// `GET /metrics`: everything swift-metrics recorded into the Prometheus
+/// registry (the operation timers as histograms, events dropped), plus the
+/// gauges of what sriovd manages, computed at each scrape:
+/// - `sriovd_pfs{state, driver}`: PFs `present` (as the inventory reads them
+///   now) and `gone` (seen before, not there now);
+/// - `sriovd_vfs{state, driver}`: VFs `assigned` (to a VM NIC), `configured`
+///   (sriovd holds their original settings) or `free`;
+/// - `sriovd_assignments{state}`: assignments by state (`assigned`,
+///   `assigning`, `releasing` always listed, 0 when none);
+/// - `sriovd_inventory_readable`: 0 when the scrape could not read the
+///   inventory (the PF and VF gauges are then left out);
+/// - `sriovd_event_stream_readers`: readers following the event stream
+///   (subscriptions of the bus).
+/// Events by type (`sriovd_events_total{type}`) are counted as they are
+/// published (`EventCounts`).
+/// The text is the registry's own (swift-prometheus): nothing here writes the format.
+public final class MetricsExposition: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let inventory: any InventorySource
+    let store: StateStore
+    let events: EventBus?
+    let logger: Logger
+    /// The state gauges set by the last scrape, by name and labels, so a
+    /// series that no longer applies is removed rather than left stale.
+    private let stateGauges = Mutex<[GaugeKey: Prometheus.Gauge]>([:])
+
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    private struct GaugeKey: Hashable {
+        var name: String
+        var labels: [String]
+    }
+
+    public init(
+        registry: PrometheusCollectorRegistry, inventory: any InventorySource, store: StateStore, events: EventBus? = nil,
+        logger: Logger
+    ) {
+        self.registry = registry
+        self.inventory = inventory
+        self.store = store
+        self.events = events
+        self.logger = logger
+    }
+
+    /// The swift-metrics factory that records into `registry`, with
+    /// histogram buckets sized for sriovd's operations: VF changes take
+    /// milliseconds, VF counts and driver binds up to minutes.
+    public static func factory(_ registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets[OperationTimers.operationDuration] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
+            .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+        ]
+        factory.durationHistogramBuckets[OperationTimers.hostDuration] = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1),
+        ]
+        return factory
+    }
+
+    /// Sets the state gauges from the inventory and sriovd's records, then
+    /// writes the whole registry in the Prometheus text format.
+    public func scrape() async -> [UInt8] {
+        let counts = await stateCounts()
+        return stateGauges.withLock { gauges in
+            var current: [GaugeKey: Prometheus.Gauge] = [:]
+            for (key, value) in counts {
+                let labels = stride(from: 0, to: key.labels.count, by: 2).map { (key.labels[$0], key.labels[$0 + 1]) }
+                let help = Self.help[key.name] ?? ""
+                let gauge =
+                    gauges[key]
+                    ?? (labels.isEmpty
+                        ? registry.makeGauge(name: key.name, help: help)
+                        : registry.makeGauge(name: key.name, labels: labels, help: help))
+                gauge.set(Double(value))
+                current[key] = gauge
+            }
+            for (key, gauge) in gauges where current[key] == nil {
+                registry.unregisterGauge(gauge)
+            }
+            gauges = current
+            var text: [UInt8] = []
+            registry.emit(into: &text)
+            return text
+        }
+    }
+
+    static let help = [
+        "sriovd_pfs": "SR-IOV PFs by state (present, gone) and driver",
+        "sriovd_vfs": "VFs by state (assigned, configured, free) and driver",
+        "sriovd_assignments": "VM NIC assignments by state",
+        "sriovd_inventory_readable": "1 when the last scrape read the inventory, 0 when it could not",
+        "sriovd_event_stream_readers": "Readers following the event stream",
+    ]
+
+    /// Each state gauge's value, by name and labels.
+    private func stateCounts() async -> [GaugeKey: Int] {
+        var counts: [GaugeKey: Int] = [:]
+        func count(_ name: String, _ labels: [String]) { counts[GaugeKey(name: name, labels: labels), default: 0] += 1 }
+
+        if let events { counts[GaugeKey(name: "sriovd_event_stream_readers", labels: [])] = events.subscriberCount }
+
+        let assignments = (try? store.assignments()) ?? []
+        for state in [AssignmentState.assigning, .assigned, .releasing] {
+            counts[GaugeKey(name: "sriovd_assignments", labels: ["state", state.rawValue])] = 0
+        }
+        for assignment in assignments { count("sriovd_assignments", ["state", assignment.state.rawValue]) }
+
+        do {
+            let pfs = try await inventory.physicalFunctions()
+            let vfs = try await inventory.virtualFunctions(pf: nil)
+            let present = Set(pfs.map(\.pciAddress))
+            for pf in pfs { count("sriovd_pfs", ["state", "present", "driver", pf.driver ?? "none"]) }
+            for seen in (try? store.seenPFs()) ?? [] where seen.goneSince != nil && !present.contains(seen.pci) {
+                count("sriovd_pfs", ["state", "gone", "driver", seen.driver ?? "none"])
+            }
+            let assigned = Set(assignments.map(\.vf))
+            let configured = Set(((try? store.allOriginals()) ?? []).map(\.vf))
+            for vf in vfs {
+                let state = assigned.contains(vf.pciAddress) ? "assigned" : configured.contains(vf.pciAddress) ? "configured" : "free"
+                count("sriovd_vfs", ["state", state, "driver", vf.driver ?? "none"])
+            }
+            counts[GaugeKey(name: "sriovd_inventory_readable", labels: [])] = 1
+        } catch {
+            logger.warning("metrics: cannot read the inventory", metadata: ["error": "\(error)"])
+            counts[GaugeKey(name: "sriovd_inventory_readable", labels: [])] = 0
+        }
+        return counts
+    }
+}
+
+/// The metrics system of the daemon: swift-metrics bootstrapped once with
+/// the Prometheus factory, so every timer and counter sriovd makes from then
+/// on is in `registry`.
+public enum SRIOVMetrics {
+    public static func bootstrap() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(MetricsExposition.factory(registry))
+        return registry
+    }
+}
