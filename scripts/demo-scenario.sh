@@ -85,3 +85,6 @@ kill -TERM "$SRIOVD_PID"; wait "$SRIOVD_PID" && echo "sriovd exited cleanly"
 [ -e "$SOCK" ] && echo "socket still present!" || echo "socket removed"
 say "sriovd's log (one structured record per change)"
 cat "$RIG_OUT/sriovd.log"
+
+# Part two: a live migration between two daemons (scripts/demo-migration.sh).
+bash "$RIG_REPO/scripts/demo-migration.sh"

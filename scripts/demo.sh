@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on a machine without SR-IOV hardware: installs what is needed,
 # builds sriovd, boots the SR-IOV test VM with two emulated Intel 82576 (igb)
-# NICs and runs scripts/demo-scenario.sh inside it: sriovd inventories the
-# NICs and their VFs and is driven through sriovctl. What it did is printed.
+# NICs (and a third one standing for the network) and runs
+# scripts/demo-scenario.sh inside it: sriovd inventories the NICs and their
+# VFs and is driven through sriovctl; then two daemons, one per NIC, move a
+# guest between them in a live migration while probes measure its traffic.
+# What it did is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,9 +20,9 @@ swift build --product sriovd
 swift build --product sriovctl
 
 out="${SRIOVD_DEMO_OUT:-$(mktemp -d /tmp/sriovd-demo.XXXXXX)}"
-echo "== booting the SR-IOV test VM (2 x igb, software emulation: about a minute)"
+echo "== booting the SR-IOV test VM (3 x igb on one wire, software emulation: about a minute)"
 rc=0
-bash scripts/rig/run.sh --pfs 2 --timeout 900 --out "$out" scripts/demo-scenario.sh || rc=$?
+bash scripts/rig/run.sh --pfs 3 --wire --timeout 1200 --out "$out" scripts/demo-scenario.sh || rc=$?
 echo
 cat "$out/scenario.log"
 echo

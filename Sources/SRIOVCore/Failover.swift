@@ -91,7 +91,10 @@ public enum FailoverSpec: Hashable, Sendable, Codable, CustomStringConvertible {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: MemberKey.self)
         var object: [String: String] = [:]
-        let field = decoder.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        var field = ""
+        for key in decoder.codingPath {
+            if let i = key.intValue { field += "[\(i)]" } else { field += (field.isEmpty ? "" : ".") + key.stringValue }
+        }
         for key in container.allKeys {
             guard let text = try? container.decode(String.self, forKey: key) else {
                 throw DecodingError.dataCorruptedError(

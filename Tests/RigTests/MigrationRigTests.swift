@@ -2,10 +2,10 @@ import Foundation
 import Testing
 
 @Suite(
-    "Live migration between two daemons on two igb PFs on one wire: the cycle, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
+    "Live migration between two daemons on two igb PFs on one wire (a third PF is the network): the cycle, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
     .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct MigrationRigTests {
-    static let scenario = RigScenario(name: "migration", pfs: 2, wire: true)
+    static let scenario = RigScenario(name: "migration", pfs: 3, wire: true)
 
     func results() async throws -> (URL, [String: String]) {
         try await Self.scenario.keyValues()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SRIOVAPI
 import SRIOVCore
 import Synchronization
 import Testing
@@ -175,6 +176,31 @@ struct JournalRecordsTests {
                 .reconcilePass(ReconcilePass(trigger: "interval", summary: "nothing to change", changed: false, failed: false)),
                 EventSubject(), .debug, "reconcile pass done", .reconcilePass,
                 ["op": "reconcile", "trigger": "interval", "outcome": "nothing to change"]
+            ),
+            (
+                .migrationState(MigrationStateChange(id: 3, role: .source, state: .prepared, previous: .preparing, error: nil)),
+                EventSubject(vm: "vm1"), .notice, "migration prepared", .migrationState,
+                ["op": "migration", "vm": "vm1", "migration": "3", "role": "source", "state": "prepared", "previousState": "preparing"]
+            ),
+            (
+                .migrationState(MigrationStateChange(
+                    id: 3, role: .source, state: .failed, previous: .preparing,
+                    error: MigrationFailure(operation: "prepare", nic: "net0", step: "detach", reason: "timed out"))),
+                EventSubject(vm: "vm1"), .error, "migration failed", .migrationState,
+                [
+                    "op": "migration", "vm": "vm1", "migration": "3", "role": "source", "state": "failed",
+                    "previousState": "preparing", "failedStep": "detach", "error": "timed out",
+                ]
+            ),
+            (
+                .migrationStep(MigrationStep(
+                    operation: "prepare", nic: "net0", step: "steer", startedAt: Date(timeIntervalSince1970: 0), offsetMs: 5,
+                    durationMs: 31.25, result: "ok", lever: "bond bond0 active_slave veth-g")),
+                EventSubject(vm: "vm1", nic: "net0"), .info, "migration step steer: ok", .migrationStep,
+                [
+                    "op": "migration.prepare", "vm": "vm1", "nic": "net0", "step": "steer", "result": "ok", "durationMs": "31.2",
+                    "lever": "bond bond0 active_slave veth-g",
+                ]
             ),
         ]
         var kinds: Set<String> = []

@@ -47,13 +47,32 @@ enum RequestBody {
             // Foundation reports a fractional or too-large number for an
             // integer field as "not valid JSON", without a path: find it.
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
-                let key = dictionary.keys.sorted().first(where: { notAnInteger(dictionary[$0]) })
+                let (path, value) = firstNonInteger(in: dictionary, path: "")
             {
                 throw APIError.invalid(ValidationError.message(
-                    field: key, "must be a whole number within range (got \(dictionary[key].map { "\($0)" } ?? "?"))"))
+                    field: path, "must be a whole number within range (got \(value))"))
             }
             throw APIError.invalid(validationError(from: error))
         }
+    }
+
+    /// The first number, depth first in key order, that no integer field
+    /// could hold, with its path (`nics[0].maxTxRate`). Only numbers are
+    /// looked at: a fractional value where a number is expected.
+    private static func firstNonInteger(in value: Any, path: String) -> (String, Any)? {
+        if let dictionary = value as? [String: Any] {
+            for key in dictionary.keys.sorted() {
+                let sub = path.isEmpty ? key : "\(path).\(key)"
+                if let found = firstNonInteger(in: dictionary[key]!, path: sub) { return found }
+            }
+        } else if let array = value as? [Any] {
+            for (i, element) in array.enumerated() {
+                if let found = firstNonInteger(in: element, path: "\(path)[\(i)]") { return found }
+            }
+        } else if !(value is Bool), value is NSNumber, notAnInteger(value) {
+            return (path, value)
+        }
+        return nil
     }
 
     /// A JSON number that no integer field could hold.
@@ -66,7 +85,10 @@ enum RequestBody {
     /// A decoding failure as a ValidationError naming the JSON path.
     static func validationError(from error: DecodingError) -> ValidationError {
         func path(_ codingPath: [any CodingKey]) -> String {
-            let p = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            var p = ""
+            for key in codingPath {
+                if let i = key.intValue { p += "[\(i)]" } else { p += (p.isEmpty ? "" : ".") + key.stringValue }
+            }
             return p.isEmpty ? "body" : p
         }
         switch error {
@@ -79,9 +101,16 @@ enum RequestBody {
         case .dataCorrupted(let context):
             // Our types put their ValidationError text in the debug
             // description, starting with the field name: do not repeat it.
-            let field = path(context.codingPath)
+            var field = path(context.codingPath)
             var text = context.debugDescription
-            if text.hasPrefix(field + ": ") { text.removeFirst(field.count + 2) }
+            // A nested value's own error may name a deeper field
+            // (`nics[0].failover.bond: ...`): report that one.
+            if let colon = text.range(of: ": "), text[..<colon.lowerBound].hasPrefix(field),
+                !text[..<colon.lowerBound].contains(" ")
+            {
+                field = String(text[..<colon.lowerBound])
+                text = String(text[colon.upperBound...])
+            }
             return ValidationError.message(field: field, text)
         @unknown default:
             return ValidationError(field: "body", value: "", reason: "could not be decoded")

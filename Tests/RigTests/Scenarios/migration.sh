@@ -1,149 +1,33 @@
 #!/usr/bin/env bash
-# Live migration between two sriovd daemons (run.sh --pfs 2 --wire): daemon A
-# owns PF 0 (the source host), daemon B PF 1 (the destination), both PFs on
-# one QEMU hub. The guest is a namespace with an active-backup bond of a VF
-# (primary) and a veth (standby) into a bridge that also holds PF 0 and the
-# traffic peer (10.77.0.1, on the bridge's VLAN device). Probes from the guest
-# run every 10 ms (then 1 ms) through each phase; the results file has the
-# probes sent/lost and the longest gap per phase, the bond's active slave,
-# the VFs' MAC/VLAN on their PFs, and the API answers.
+# Live migration between two sriovd daemons in the SR-IOV test VM
+# (run.sh --pfs 3 --wire; see migration-lib.sh): daemon A owns PF 0 (the
+# source host), daemon B PF 1 (the destination), PF 2 is the network both
+# reach over the QEMU hub (a bridge with the traffic peer and the guest's
+# standby veth). The guest is a namespace with an active-backup bond of a VF
+# (primary) and the veth (standby). UDP probes from the guest every 10 ms
+# (then 1 ms) through each phase; the results file has the probes sent/lost
+# and the longest gap per phase, the bond's active slave, the VFs' MAC/VLAN on
+# their PFs, and the API answers. scripts/bench/migration.sh prints its figures.
 set -euo pipefail
-. "$RIG_REPO/Tests/RigTests/Scenarios/common.sh"
+results="$RIG_OUT/results.txt"
+: >"$results"
+. "$RIG_REPO/Tests/RigTests/Scenarios/migration-lib.sh"
 # Every command, with a timestamp, to trace.log (for a step that hangs).
 exec 9>>"$RIG_OUT/trace.log"
 BASH_XTRACEFD=9
 PS4='+ $(date +%T.%N | cut -c1-12) '
 set -x
 
-pfA=${PFS[0]} pfB=${PFS[1]}
-netA=$(rig_pf_netdev "$pfA") netB=$(rig_pf_netdev "$pfB")
-MAC=52:54:00:77:00:01
-VLAN=${MIGRATION_VLAN:-100}
-PEER=10.77.0.1
-results="$RIG_OUT/results.txt"
-: >"$results"
-say() { echo "$1=$2" >>"$results"; rig_log "$1=$2"; }
-py() { /usr/bin/python3 "$@"; }
-field() { py -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    d = d[int(k)] if isinstance(d, list) else d.get(k) if isinstance(d, dict) else None
-print("" if d is None else d)' "$RIG_OUT/$1.json" "$2"; }
-
-# --- the two "hosts" -------------------------------------------------------
-SOCK_A=/run/sriovd-a.sock SOCK_B=/run/sriovd-b.sock
-STATE_A=/var/lib/sriovd-a STATE_B=/var/lib/sriovd-b
-mkdir -p /etc/sriovd-test "$STATE_A" "$STATE_B"
-for side in A B; do
-  pfvar=pf$side
-  cat >"/etc/sriovd-test/migration-$side.toml" <<TOML
-[daemon]
-reconcile_interval_seconds = 0
-[[pf]]
-pci = "${!pfvar}"
-num_vfs = 2
-drivers_autoprobe = false
-TOML
-done
-declare -A DAEMON_PID
-# start_daemon A|B [ENV=VALUE...]: start one daemon, wait for its socket.
-start_daemon() {
-  local side="$1"; shift
-  local sock_var=SOCK_$side state_var=STATE_$side
-  env "$@" "$BIN/sriovd" --socket "${!sock_var}" --state-dir "${!state_var}" --log-target stderr \
-    --config "/etc/sriovd-test/migration-$side.toml" >>"$RIG_OUT/sriovd-$side.log" 2>&1 &
-  DAEMON_PID[$side]=$!
-  rig_wait_for "'$BIN/sriovctl' --socket '${!sock_var}' health >/dev/null 2>&1" 60 \
-    || { tail -n 50 "$RIG_OUT/sriovd-$side.log" >&2; rig_die "sriovd $side did not come up"; }
-}
-stop_daemon() { kill -TERM "${DAEMON_PID[$1]}" 2>/dev/null || true; wait "${DAEMON_PID[$1]}" 2>/dev/null || true; }
-on() { local side="$1"; shift; local sock_var=SOCK_$side; SOCK=${!sock_var} api "$@"; }
-
-ip link set "$netA" up
-ip link set "$netB" up
 start_daemon A
 start_daemon B
 rig_wait_for "[ \"\$(cat /sys/bus/pci/devices/$pfA/sriov_numvfs)\" = 2 ] && [ \"\$(cat /sys/bus/pci/devices/$pfB/sriov_numvfs)\" = 2 ]" 60
-
-# --- the network: bridge with PF A, the standby's veth and the peer ---------
-ip link add br0 type bridge vlan_filtering 1
-ip link set br0 address "$(cat "/sys/class/net/$netA/address")"
-ip link set "$netA" master br0
-ip link add veth-h type veth peer name veth-g
-ip link set veth-h master br0
-bridge vlan add dev veth-h vid "$VLAN" pvid untagged
-bridge vlan add dev "$netA" vid "$VLAN"
-bridge vlan add dev br0 vid "$VLAN" self
-ip link add link br0 name br0.v type vlan id "$VLAN"
-ip addr add "$PEER/24" dev br0.v
-for l in br0 br0.v veth-h "$netA"; do ip link set "$l" up; done
-ip netns add guest
-ip link set veth-g netns guest
-PROBE="$RIG_REPO/Tests/RigTests/Scenarios/probe.py"
-ip netns exec guest sh -ec "
-  ip link set lo up
-  ip link add bond0 type bond mode active-backup miimon 20
-  ip link set bond0 address $MAC
-  ip link set veth-g master bond0
-  ip link set bond0 up
-  ip addr add 10.77.0.2/24 dev bond0"
-
-# The NIC, as the orchestrator asks for it on each host (only pf differs).
-nic() { echo '{"nic":"net0","pf":"'"$1"'","driver":"host","mac":"'"$MAC"'","vlan":'"$VLAN"',"spoofCheck":true,
-  "failover":{"adapter":"netns","namespace":"guest","bond":"bond0","standby":"veth-g"}}'; }
-incoming() { echo '{"nics":['"$(nic "$1")"']}'; }
-
-# active_vf: the PCI address of the bond's active slave's device ("veth" for the standby).
-active_slave() {
-  ip netns exec guest sh -c '
-    a=$(cat /sys/class/net/bond0/bonding/active_slave 2>/dev/null)
-    [ -n "$a" ] || { echo none; exit; }
-    d=$(readlink -f /sys/class/net/$a/device 2>/dev/null) && echo "${d##*/}" || echo "$a"'
-}
-# vf_on PF PCI: "mac vlan" of that VF as its PF reports it.
-vf_on() {
-  local pf="$1" vf="$2" idx
-  for idx in 0 1; do
-    [ "$(basename "$(readlink -f "/sys/bus/pci/devices/$pf/virtfn$idx")")" = "$vf" ] || continue
-    ip -j link show dev "$(rig_pf_netdev "$pf")" | py -c '
-import json,sys; i=int(sys.argv[1]); v=[x for x in json.load(sys.stdin)[0]["vfinfo_list"] if x["vf"]==i][0]
-print(v["address"], v.get("vlan_list",[{}])[0].get("vlan", 0))' "$idx"
-  done
-}
-
-# probe_start NAME INTERVAL / probe_stop NAME: UDP probes from the guest to
-# the peer (probe.py), then NAME_sent, NAME_lost and NAME_gap_ms (the
-# longest time between two replies) in the results.
-PROBE="$RIG_REPO/Tests/RigTests/Scenarios/probe.py"
-probe_start() {
-  rm -f "$RIG_OUT/probe-$1.stop"
-  ip netns exec guest /usr/bin/python3 "$PROBE" send "$PEER" 7777 "$2" "$RIG_OUT/probe-$1.json" "$RIG_OUT/probe-$1.stop" &
-  PROBE_PID=$!
-  sleep 0.5
-}
-probe_stop() {
-  sleep 0.5
-  touch "$RIG_OUT/probe-$1.stop"
-  local i
-  for i in $(seq 1 50); do kill -0 "$PROBE_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$PROBE_PID" 2>/dev/null || true
-  wait "$PROBE_PID" 2>/dev/null || true
-  [ -s "$RIG_OUT/probe-$1.json" ] || echo '{"sent":0,"lost":0,"gap_ms":0}' >"$RIG_OUT/probe-$1.json"
-  py - "$RIG_OUT/probe-$1.json" "$1" >>"$results" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); n = sys.argv[2]
-print(f"{n}_sent={r['sent']}\n{n}_lost={r['lost']}\n{n}_gap_ms={r['gap_ms']}")
-PY
-  rig_log "probes $1: $(grep "^$1_" "$results" | tr '\n' ' ')"
-}
-
-/usr/bin/python3 "$PROBE" serve "$PEER" 7777 &
-ECHO_PID=$!
+migration_setup
 probe_start setup 0.05; sleep 1; probe_stop setup
 [ "$(grep '^setup_lost=' "$results" | cut -d= -f2)" -lt "$(grep '^setup_sent=' "$results" | cut -d= -f2)" ] \
   || { ip -d link; bridge vlan show; ip netns exec guest cat /proc/net/bonding/bond0; rig_die "the standby path does not carry"; }
 
 # --- 1. the guest gets its VF through daemon A -----------------------------
-on A assign POST /v1/assignments '{"vm":"vm1",'"$(nic "$pfA" | sed 's/^{//')"
+on A assign POST /v1/assignments "$(assign_body "$pfA")"
 vfA=$(field assign vf)
 say assign_status "$(cat "$RIG_OUT/assign.status")"
 say assign_active "$( [ "$(active_slave)" = "$vfA" ] && echo vf || echo "$(active_slave)")"
@@ -174,32 +58,30 @@ cycle() {  # FROM TO FROM_PF TO_PF TAG INTERVAL
   say "completed_vf_on_pf_$tag" "$(vf_on "$to_pf" "$vf")"
   on "$to" "show_$tag" GET /v1/vms/vm1/migration
   on "$from" "show_source_$tag" GET /v1/vms/vm1/migration
-  "$BIN/sriovctl" --socket "$( [ "$to" = A ] && echo "$SOCK_A" || echo "$SOCK_B")" migration show vm1 \
-    >"$RIG_OUT/timeline_$tag.txt" 2>&1 || true
+  sctl_on "$to" migration show vm1 >"$RIG_OUT/timeline_$tag.txt" 2>&1 || true
 }
 cycle A B "$pfA" "$pfB" ab 0.01
 say prepare_answer_matches "$(py -c '
 import json,sys; p=json.load(open(sys.argv[1]))["nics"]; i=json.load(open(sys.argv[2]))
 p[0]["pf"]=i["nics"][0]["pf"]; print(p==i["nics"])' "$RIG_OUT/prepare_ab.json" <(incoming "$pfB"))"
-say source_free_after_prepare "$(SOCK=$SOCK_A ctl assignments --vm vm1 2>&1 | head -n1)"
+say source_free_after_prepare "$(sctl_on A assignments --vm vm1 2>&1 | head -n1)"
 cycle B A "$pfB" "$pfA" ba 0.001
 
 # --- 4. (a) a plain unplug with no preparation, as nova and KubeVirt do ----
 for iv in 0.01 0.001; do
   tag=$( [ "$iv" = 0.01 ] && echo 10ms || echo 1ms)
-  vf=$(SOCK=$SOCK_A ctl --json assignments --vm vm1 | py -c 'import json,sys; print(json.load(sys.stdin)["assignments"][0]["vf"])')
+  vf=$(sctl_on A --json assignments --vm vm1 | py -c 'import json,sys; print(json.load(sys.stdin)["assignments"][0]["vf"])')
   probe_start "unplug_$tag" "$iv"
   echo "$vf" >/sys/bus/pci/drivers/igbvf/unbind
   sleep 2
   probe_stop "unplug_$tag"
   on A "unplug_release_$tag" DELETE /v1/assignments/vm1/net0
-  on A "unplug_reassign_$tag" POST /v1/assignments '{"vm":"vm1",'"$(nic "$pfA" | sed 's/^{//')"
+  on A "unplug_reassign_$tag" POST /v1/assignments "$(assign_body "$pfA")"
 done
 say unplug_reassigned "$(cat "$RIG_OUT/unplug_reassign_1ms.status")"
 
 # --- 5. abort on each side --------------------------------------------------
-assigned_vf() { SOCK=$1 ctl --json assignment vm1 net0 | py -c 'import json,sys; print(json.load(sys.stdin)["vf"])'; }
-vf_before_abort=$(assigned_vf "$SOCK_A")
+vf_before_abort=$(assigned_vf A)
 on B abort_incoming POST /v1/vms/vm1/migration/incoming "$(incoming "$pfB")"
 on A abort_prepare POST /v1/vms/vm1/migration/prepare
 probe_start abort_10ms 0.01
@@ -208,16 +90,16 @@ probe_stop abort_10ms
 on B abort_destination POST /v1/vms/vm1/migration/abort
 say abort_source_state "$(field abort_source state)"
 say abort_destination_state "$(field abort_destination state)"
-say abort_same_vf "$( [ "$(assigned_vf "$SOCK_A")" = "$vf_before_abort" ] && echo yes || echo no)"
+say abort_same_vf "$( [ "$(assigned_vf A)" = "$vf_before_abort" ] && echo yes || echo no)"
 say abort_active "$(active_slave | grep -q '^0000:' && echo vf || active_slave)"
-say abort_destination_free "$(SOCK=$SOCK_B ctl assignments 2>&1 | head -n1)"
+say abort_destination_free "$(sctl_on B assignments 2>&1 | head -n1)"
 
 # --- 6. refused: no free VF on the destination, before the source is touched
 on B fill_1 POST /v1/assignments '{"vm":"other","nic":"a","pf":"'"$pfB"'","driver":"vfio-pci"}'
 on B fill_2 POST /v1/assignments '{"vm":"other","nic":"b","pf":"'"$pfB"'","driver":"vfio-pci"}'
 on B refused POST /v1/vms/vm1/migration/incoming "$(incoming "$pfB")"
 say refused_status "$(cat "$RIG_OUT/refused.status")"
-say refused_reserved "$(SOCK=$SOCK_B ctl assignments --vm vm1 2>&1 | head -n1)"
+say refused_reserved "$(sctl_on B assignments --vm vm1 2>&1 | head -n1)"
 on B refused_show GET /v1/vms/vm1/migration
 on B unfill_1 DELETE /v1/assignments/other/a
 on B unfill_2 DELETE /v1/assignments/other/b
@@ -234,7 +116,7 @@ on A fail_prepare_show GET /v1/vms/vm1/migration
 say fail_prepare_state "$(field fail_prepare_show state)"
 say fail_prepare_step "$(field fail_prepare_show error.step)"
 say fail_prepare_active "$(active_slave | grep -q '^0000:' && echo vf || active_slave)"
-say fail_prepare_assigned "$(SOCK=$SOCK_A ctl --json assignment vm1 net0 | py -c 'import json,sys; print(json.load(sys.stdin)["state"])')"
+say fail_prepare_assigned "$(sctl_on A --json assignment vm1 net0 | py -c 'import json,sys; print(json.load(sys.stdin)["state"])')"
 ip netns exec guest sh -c 'ip link set veth-g down; ip link set veth-g master bond0'
 rig_wait_for "ip netns exec guest grep -q 'Slave Interface: veth-g' /proc/net/bonding/bond0" 10 || true
 # complete: the bond is gone when the VF is to be attached.
@@ -246,18 +128,14 @@ say fail_complete_status "$(cat "$RIG_OUT/fail_complete.status")"
 on B fail_complete_show GET /v1/vms/vm1/migration
 say fail_complete_state "$(field fail_complete_show state)"
 say fail_complete_step "$(field fail_complete_show error.step)"
-say fail_complete_reserved "$(SOCK=$SOCK_B ctl --json assignments --vm vm1 | py -c 'import json,sys; print(len(json.load(sys.stdin)["assignments"]))')"
+say fail_complete_reserved "$(sctl_on B --json assignments --vm vm1 | py -c 'import json,sys; print(len(json.load(sys.stdin)["assignments"]))')"
 # The guest's bond is back; B's reservation is released, A takes the guest back.
-ip netns exec guest sh -ec "
-  ip link add bond0 type bond mode active-backup miimon 20
-  ip link set bond0 address $MAC
-  ip link set veth-g down; ip link set veth-g master bond0
-  ip link set bond0 up
-  ip addr add 10.77.0.2/24 dev bond0"
+guest_bond
 on B fail_abort_destination POST /v1/vms/vm1/migration/abort
 on A fail_abort_source POST /v1/vms/vm1/migration/abort
 say fail_abort_source_state "$(field fail_abort_source state)"
 say fail_abort_active "$(active_slave | grep -q '^0000:' && echo vf || active_slave)"
+probe_start after_failures_10ms 0.01; sleep 2; probe_stop after_failures_10ms
 
 # --- 8. SIGKILL during prepare (source) and during complete (destination) ---
 on B crash_incoming POST /v1/vms/vm1/migration/incoming "$(incoming "$pfB")"
@@ -271,7 +149,7 @@ start_daemon A
 on A crash_prepare_show GET /v1/vms/vm1/migration
 say crash_prepare_state "$(field crash_prepare_show state)"
 say crash_prepare_active "$(active_slave | grep -q '^0000:' && echo vf || active_slave)"
-vf=$(assigned_vf "$SOCK_A")
+vf=$(assigned_vf A)
 say crash_prepare_vf_on_pf "$(vf_on "$pfA" "$vf")"
 say crash_prepare_guest_on "$( [ "$(active_slave)" = "$vf" ] && echo assigned-vf || echo other)"
 # Now a real prepare, then complete is killed after the VF was attached.
@@ -284,10 +162,14 @@ say crash_complete_exit "$rc"
 start_daemon B
 on B crash_complete_show GET /v1/vms/vm1/migration
 say crash_complete_state "$(field crash_complete_show state)"
-vf=$(assigned_vf "$SOCK_B")
+vf=$(assigned_vf B)
 say crash_complete_guest_on "$( [ "$(active_slave)" = "$vf" ] && echo assigned-vf || echo "$(active_slave)")"
 say crash_complete_vf_on_pf "$(vf_on "$pfB" "$vf")"
 probe_start after_crash_10ms 0.01; sleep 2; probe_stop after_crash_10ms
+if [ "$(grep '^after_crash_10ms_lost=' "$results" | cut -d= -f2)" != 0 ]; then
+  { ip netns exec guest cat /proc/net/bonding/bond0; ip netns exec guest ip -s link; bridge fdb show br br0 | grep -i 77:00:01
+    ip -s link show dev "$netC"; } >"$RIG_OUT/after-crash-diagnostics.txt" 2>&1 || true
+fi
 
 stop_daemon A
 stop_daemon B

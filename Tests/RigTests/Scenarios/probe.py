@@ -35,6 +35,7 @@ def send(addr, port, interval, out, stopfile):
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     seq = 0
     replies = {}  # seq -> receive time
+    open(out + ".started", "w").close()  # the caller waits for this (Python starts slowly under TCG)
     start = time.monotonic()
     next_at = start
 
