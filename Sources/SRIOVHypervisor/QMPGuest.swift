@@ -92,6 +92,20 @@ public struct QMPGuest: Sendable {
     /// Unplugs `target.device` and waits for QEMU's `DEVICE_DELETED`: the
     /// guest has let go of it. A device already absent is left so.
     public func detach() async throws -> DetachOutcome {
+        do {
+            return try await detachThroughMonitor()
+        } catch let error as QMPGuestError {
+            // No monitor at all (no socket, nobody listening): QEMU is not
+            // running, so no guest holds the VF. A monitor that answers
+            // wrongly is an error, not an absence.
+            if error.description.contains("no such socket") || error.description.contains("connection refused") {
+                return .alreadyAbsent
+            }
+            throw error
+        }
+    }
+
+    private func detachThroughMonitor() async throws -> DetachOutcome {
         try await session(.detach) { qmp in
             if !(try await isPresent(qmp)) { return .alreadyAbsent }
             let start = ContinuousClock.now

@@ -127,3 +127,28 @@ struct QMPGuestTests {
         #expect(error?.description.contains("/nonexistent/qmp.sock") == true)
     }
 }
+
+@Suite("QMP adapter without a running QEMU")
+struct QMPGuestWithoutQEMUTests {
+    let guest = QMPGuest(target: QMPTarget(
+        socket: NSTemporaryDirectory() + "no-such-qemu-\(UUID().uuidString).sock", device: "hostdev0", bus: "rp1",
+        standby: "net0"))
+
+    @Test("detach with no monitor there: the VM is gone, so the guest holds nothing")
+    func detachWhenGone() async throws {
+        #expect(try await guest.detach() == .alreadyAbsent)
+        #expect(try await QMPFailover(guest: guest).detach(
+            FailoverVF(vm: "vm1", nic: "net0", pci: try .parse("0000:01:10.0", field: "vf"), pf: try .parse("0000:01:00.0", field: "pf"),
+                       index: 0, mac: nil)) == false)
+    }
+
+    @Test("attach with no monitor there is an error that says what to check")
+    func attachWhenGone() async throws {
+        do {
+            _ = try await guest.attach(vf: try .parse("0000:01:10.0", field: "vf"))
+            Issue.record("attached to nothing")
+        } catch {
+            #expect("\(error)".contains("no such socket"))
+        }
+    }
+}
