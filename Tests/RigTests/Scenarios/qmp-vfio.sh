@@ -53,6 +53,17 @@ PY
 
 body='{"vm":"q1","nic":"net0","pf":"'"$pf"'","driver":"vfio-pci","mac":"52:54:00:99:00:01","vlan":7,
   "failover":{"adapter":"qmp","socket":"'"$QMP"'","device":"hostdev0","bus":"rp1","standby":"net0"}}'
+# The rig's emulated IOMMU has no interrupt remapping: QEMU's device_add is
+# refused, and sriovd says what to do and undoes the assignment.
+unsafe=/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts
+echo N >"$unsafe" 2>/dev/null || true
+api assign_refused POST /v1/assignments "$body"
+say assign_refused_status "$(cat "$RIG_OUT/assign_refused.status")"
+say assign_refused_says "$(grep -q 'interrupt remapping' "$RIG_OUT/assign_refused.json" && echo remapping || cat "$RIG_OUT/assign_refused.json")"
+api after_refused GET /v1/assignments/q1/net0
+say after_refused_status "$(cat "$RIG_OUT/after_refused.status")"
+# What the message says to do, in the test VM only.
+echo Y >"$unsafe"
 api assign POST /v1/assignments "$body"
 say assign_status "$(cat "$RIG_OUT/assign.status")"
 vf=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("vf",""))' "$RIG_OUT/assign.json")
@@ -63,8 +74,7 @@ import json,sys
 def walk(devs):
     for d in devs:
         yield d
-        for b in [d.get("pci_bridge", {}).get("bus", {})]:
-            yield from walk(b.get("devices", []))
+        yield from walk(d.get("pci_bridge", {}).get("devices", []))
 for bus in json.load(open(sys.argv[1]))["return"]:
     for d in walk(bus["devices"]):
         if d.get("qdev_id") == "hostdev0":
