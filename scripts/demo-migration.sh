@@ -15,9 +15,14 @@ call() {  # SIDE METHOD PATH [BODY]: curl as an orchestrator would, answer summa
   show "curl --unix-socket /run/sriovd-$(echo "$side" | tr AB ab).sock -X $method http://localhost$path${body:+ -d '$(echo "$body" | tr -d '\n' | tr -s ' ')'}"
   on "$side" "demo-$(date +%s%N)" "$method" "$path" "$body" 2>/dev/null
   local last; last=$(ls -t "$RIG_OUT"/demo-*.json | head -n1)
-  py -c 'import json,sys; d=json.load(open(sys.argv[1]))
-keys=[k for k in ("state","vf","pf","role") if k in d]
-print("  -> " + ", ".join(f"{k}: {d[k]}" for k in keys) + (f", detail: {d[\"detail\"]}" if "detail" in d else ""))' "$last"
+  py - "$last" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+parts = ["%s: %s" % (k, d[k]) for k in ("state", "vf", "pf", "role") if k in d]
+if "detail" in d:
+    parts.append("detail: %s" % d["detail"])
+print("  -> " + ", ".join(parts))
+PY
 }
 
 title "Live migration: host A (sriovd on $pfA), host B (sriovd on $pfB), the network on $pfC, all on one wire"
@@ -48,8 +53,11 @@ show "sriovctl migration show vm1"
 sctl_on B migration show vm1
 
 title "What the guest's traffic saw"
-py -c 'import json,sys; r=json.load(open(sys.argv[1]))
-print(f"{r[\"sent\"]} probes every {r[\"interval_ms\"]:g} ms, {r[\"lost\"]} lost, longest gap between replies {r[\"gap_ms\"]} ms")' "$RIG_OUT/probe-migration.json"
+py - "$RIG_OUT/probe-migration.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("%d probes every %g ms, %d lost, longest gap between replies %s ms" % (r["sent"], r["interval_ms"], r["lost"], r["gap_ms"]))
+PY
 
 stop_daemon A
 stop_daemon B
