@@ -39,8 +39,14 @@ public struct AssignmentRequest: Sendable, Hashable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        try self.init(decodingFrom: decoder, vm: nil)
+    }
+
+    /// Decodes a request; with `vm` given, the body has no `vm` member (a
+    /// migrating NIC's body).
+    init(decodingFrom decoder: any Decoder, vm givenVM: String?) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        vm = try c.decode(String.self, forKey: .vm)
+        vm = try givenVM ?? c.decode(String.self, forKey: .vm)
         nic = try c.decode(String.self, forKey: .nic)
         pool = try c.decodeIfPresent(String.self, forKey: .pool)
         pf = try c.decodeIfPresent(PCIAddress.self, forKey: .pf)

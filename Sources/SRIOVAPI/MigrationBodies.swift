@@ -63,14 +63,7 @@ public struct MigrationNIC: Sendable, Hashable, Codable {
                 codingPath: decoder.codingPath + [key],
                 debugDescription: "must not be null; leave the field out to leave it alone"))
         }
-        let c = try decoder.container(keyedBy: AssignmentRequest.CodingKeys.self)
-        nic = try c.decode(String.self, forKey: .nic)
-        pool = try c.decodeIfPresent(String.self, forKey: .pool)
-        pf = try c.decodeIfPresent(PCIAddress.self, forKey: .pf)
-        numaNode = try c.decodeIfPresent(Int.self, forKey: .numaNode)
-        driver = try c.decode(AssignmentDriver.self, forKey: .driver)
-        config = try VFConfig(from: decoder)
-        failover = try c.decodeIfPresent(FailoverSpec.self, forKey: .failover)
+        self.init(try AssignmentRequest(decodingFrom: decoder, vm: ""))
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -109,33 +109,41 @@ struct MigrationIncoming: AsyncParsableCommand {
 }
 
 /// prepare, complete, abort: one call each, no input.
+protocol MigrationCallCommand: AsyncParsableCommand {
+    static var call: SRIOVClient.MigrationCall { get }
+    var options: ClientOptions { get }
+    var target: MigrationVM { get }
+}
+
+extension MigrationCallCommand {
+    func validate() throws { _ = try target.checked() }
+    func run() async throws { try await MigrationCall.call(Self.call, options, target) }
+}
+
 enum MigrationCall {
-    struct prepare: AsyncParsableCommand {
+    struct prepare: MigrationCallCommand {
         static let configuration = CommandConfiguration(
             commandName: "prepare",
             abstract: "Source: move the VM's traffic to its standby NICs, detach and free its VFs; prints the NICs for incoming.")
+        static let call = SRIOVClient.MigrationCall.prepare
         @OptionGroup var options: ClientOptions
         @OptionGroup var target: MigrationVM
-        func validate() throws { _ = try target.checked() }
-        func run() async throws { try await call(.prepare, options, target) }
     }
 
-    struct complete: AsyncParsableCommand {
+    struct complete: MigrationCallCommand {
         static let configuration = CommandConfiguration(
             commandName: "complete", abstract: "Destination: attach the reserved VFs and move the VM's traffic back to them.")
+        static let call = SRIOVClient.MigrationCall.complete
         @OptionGroup var options: ClientOptions
         @OptionGroup var target: MigrationVM
-        func validate() throws { _ = try target.checked() }
-        func run() async throws { try await call(.complete, options, target) }
     }
 
-    struct abort: AsyncParsableCommand {
+    struct abort: MigrationCallCommand {
         static let configuration = CommandConfiguration(
             commandName: "abort", abstract: "Undo prepare (source: the VM gets VFs back) or incoming (destination: reservations freed).")
+        static let call = SRIOVClient.MigrationCall.abort
         @OptionGroup var options: ClientOptions
         @OptionGroup var target: MigrationVM
-        func validate() throws { _ = try target.checked() }
-        func run() async throws { try await call(.abort, options, target) }
     }
 
     static func call(_ call: SRIOVClient.MigrationCall, _ options: ClientOptions, _ target: MigrationVM) async throws {

@@ -41,6 +41,9 @@ struct MigrationRigTests {
             #expect(source.map { $0["step"] as? String ?? "" } == ["standby-up", "steer", "link-state", "clear-mac", "detach", "release"])
             #expect(source.allSatisfy { $0["durationMs"] is Double && $0["result"] as? String != "failed" })
         }
+        let table = try out.file("timeline_ab.txt")
+        #expect(table.hasPrefix("VM vm1: migration") && table.contains("completed"), "sriovctl migration show: \(table)")
+        #expect(table.contains("OPERATION") && table.contains("active_slave"), "the timeline as a table, with the lever")
         #expect(r["prepare_answer_matches"] == "True", "prepare answers exactly the body incoming takes (but pf)")
         #expect(r["source_free_after_prepare"]?.hasPrefix("No assignments") == true)
         #expect(r["prepare_ab_lost"] == "0", "no probe lost at 10 ms on the way out")
