@@ -34,7 +34,7 @@ public enum AssignmentText {
         var fields = TextTable([.init("FIELD"), .init("VALUE")], showsTitles: false)
         fields.append(["VM", a.vm])
         fields.append(["NIC", a.nic])
-        fields.append(["State", a.state.rawValue])
+        fields.append(["State", a.reason.map { "\(a.state.rawValue): \($0)" } ?? a.state.rawValue])
         fields.append(["VF", "\(a.vf) (index \(a.vfIndex))"])
         fields.append(["PF", a.pf.description])
         fields.append(["Pool", a.pool])

@@ -58,6 +58,20 @@ public enum EventText {
             return "driver \(text("driver")), \(text("numVFs"))/\(text("totalVFs")) VFs"
         case "reconcile.pass":
             return "\(text("trigger")): \(text("summary"))"
+        case "pf.lost":
+            return "\(text("reason")) (had \(text("numVFs")) VFs)"
+        case "pf.back":
+            return "driver \(text("driver")), \(text("netdev")), \(text("numVFs"))/\(text("totalVFs")) VFs"
+        case "assignment.degraded", "assignment.failed":
+            return text("reason")
+        case "assignment.healed":
+            let stepsMs = d["stepsMs"] ?? .object([:])
+            let steps = ["numvfs", "program", "bind", "attach"].compactMap { name in
+                stepsMs[name].map { "\(name) \(plain($0)) ms" }
+            }
+            return "attempt \(text("attempt")), \(text("totalMs")) ms (\(steps.joined(separator: ", ")))"
+        case "vf.drift":
+            return "\(text("setting")) \(text("action")): expected \(text("expected")), found \(text("found")) (\(text("source")), \(text("trigger")))"
         case "sriovd.started":
             return "version \(text("version")), \(text("pfCount")) PF(s)"
         default:

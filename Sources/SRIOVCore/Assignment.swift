@@ -105,6 +105,12 @@ public struct AssignmentState: RawRepresentable, Hashable, Sendable, Codable, Cu
     public static let releasing = AssignmentState(rawValue: "releasing")
     /// Only in the answer to a release: the assignment no longer exists.
     public static let released = AssignmentState(rawValue: "released")
+    /// Its VF is gone with its PF's driver (or the PF left the bus): the
+    /// assignment is kept, and healed when the PF is back (`reason` says why).
+    public static let degraded = AssignmentState(rawValue: "degraded")
+    /// Healing gave up after its attempts (`reason` says why); the next
+    /// return of the PF tries again, or the NIC is released.
+    public static let failed = AssignmentState(rawValue: "failed")
 
     public var description: String { rawValue }
 }
@@ -131,6 +137,8 @@ public struct Assignment: Hashable, Sendable, Codable {
     public var numaNode: Int?
     /// How the guest is reached (see `FailoverSpec`); nil when sriovd only hands the VF over.
     public var failover: FailoverSpec?
+    /// Why the assignment is `degraded` or `failed`; nil otherwise.
+    public var reason: String?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -138,8 +146,9 @@ public struct Assignment: Hashable, Sendable, Codable {
         vm: String, nic: String, vf: PCIAddress, pf: PCIAddress, vfIndex: Int, pool: String? = nil,
         driver: AssignmentDriver, config: VFConfig = VFConfig(), state: AssignmentState,
         previousDriver: String? = nil, netdev: String? = nil, vfioDevice: String? = nil, iommuGroup: Int? = nil,
-        numaNode: Int? = nil, failover: FailoverSpec? = nil, createdAt: Date, updatedAt: Date
+        numaNode: Int? = nil, failover: FailoverSpec? = nil, reason: String? = nil, createdAt: Date, updatedAt: Date
     ) {
+        self.reason = reason
         self.vm = vm
         self.nic = nic
         self.vf = vf

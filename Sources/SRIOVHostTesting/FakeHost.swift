@@ -32,6 +32,8 @@ public final class FakeHost: HostPort, Sendable {
         public var autoprobe: Bool
         /// The PF's link has carrier and a known speed (igb takes TX rates only then).
         public var linkUp = true
+        /// The PF's driver (nil: unbound, as while `igb` is unloaded).
+        public var driver: String? = "igb"
         public var numaNode: Int?
         public var vfs: [Int: VF] = [:]
 
@@ -169,6 +171,24 @@ public final class FakeHost: HostPort, Sendable {
         writeHook.withLock { $0 = hook }
     }
 
+    /// `rmmod igb`: the PF loses its driver and netdev, and every VF with
+    /// its settings is gone.
+    public func unloadDriver(pf: PCIAddress) {
+        state.withLock { s in
+            s.operations.append("unload \(pf)")
+            s.pfs[pf]?.driver = nil
+            s.pfs[pf]?.vfs = [:]
+        }
+    }
+
+    /// `modprobe igb`: the PF is back, with no VFs (igb creates none at probe).
+    public func loadDriver(pf: PCIAddress) {
+        state.withLock { s in
+            s.operations.append("load \(pf)")
+            s.pfs[pf]?.driver = "igb"
+        }
+    }
+
     /// The PF's link comes up or goes down (igb takes TX rates only while up).
     public func setLink(pf: PCIAddress, up: Bool) {
         state.withLock { $0.pfs[pf]?.linkUp = up }
@@ -230,6 +250,22 @@ public final class FakeHost: HostPort, Sendable {
     /// Each VF its own group, as with intel-iommu in the test VM.
     static func iommuGroup(_ vf: PCIAddress) -> Int {
         Int(vf.bus) * 32 + Int(vf.device) * 8 + Int(vf.function)
+    }
+
+    // MARK: PFWatching
+
+    public func presence(of pf: PCIAddress) async -> PFPresence {
+        state.withLock { s in
+            guard let p = s.pfs[pf] else { return PFPresence(onBus: false, driver: nil, netdev: nil) }
+            return PFPresence(onBus: true, driver: p.driver, netdev: p.driver == nil ? nil : p.netdev)
+        }
+    }
+
+    public func vfSettings(pf: PCIAddress) async throws -> [Int: VFSettings] {
+        try state.withLock { s in
+            guard let p = s.pfs[pf], p.driver != nil else { throw Failure(description: "PF \(pf) has no network interface") }
+            return p.vfs.mapValues(\.settings)
+        }
     }
 
     // MARK: VFSettingsWriting
@@ -309,6 +345,7 @@ public final class FakeHost: HostPort, Sendable {
             s.numVFsWrites.append(count)
             guard var p = s.pfs[pf] else { throw Failure(description: "no SR-IOV PF at \(pf)") }
             if s.failingNumVFs.contains(pf) { throw Failure(description: "Device or resource busy") }
+            if p.driver == nil { throw Failure(description: "PF \(pf) has no driver bound") }
             guard (0...p.totalVFs).contains(count) else {
                 throw Failure(description: "\(count) is outside 0-\(p.totalVFs): \(String(cString: strerror(ERANGE)))")
             }
@@ -336,7 +373,8 @@ public final class FakeHost: HostPort, Sendable {
     private static func detail(_ p: PF) -> PhysicalFunctionDetail {
         PhysicalFunctionDetail(
             pf: PhysicalFunction(
-                pciAddress: p.address, vendorID: p.vendorID, deviceID: p.deviceID, driver: "igb", netdev: p.netdev,
+                pciAddress: p.address, vendorID: p.vendorID, deviceID: p.deviceID, driver: p.driver,
+                netdev: p.driver == nil ? nil : p.netdev,
                 numaNode: p.numaNode, totalVFs: p.totalVFs, numVFs: p.vfs.count, driversAutoprobe: p.autoprobe),
             vfs: p.vfs.keys.sorted().map { i in
                 let driver = p.vfs[i]!.driver

@@ -84,6 +84,9 @@ struct JournalRecordsTests {
             vm: "vm1", nic: "net0", vf: vf, pf: pf, vfIndex: 1, driver: .vfio, state: .assigned, createdAt: Date(),
             updatedAt: Date())
         let nic: [String: String] = ["pf": "\(pf)", "vf": "\(vf)", "vfIndex": "1", "vm": "vm1", "nic": "net0", "driver": "vfio-pci"]
+        var degraded = assignment
+        degraded.state = .degraded
+        degraded.reason = "PF gone"
         let results = [
             VFController.SettingResult(setting: .mac, outcome: .applied),
             VFController.SettingResult(setting: .linkState, outcome: .unsupported, detail: "no"),
@@ -200,6 +203,40 @@ struct JournalRecordsTests {
                 [
                     "op": "migration.prepare", "vm": "vm1", "nic": "net0", "step": "steer", "result": "ok", "durationMs": "31.2",
                     "lever": "bond bond0 active_slave veth-g",
+                ]
+            ),
+            (
+                .pfLost(PFLoss(reason: "driver igb unbound", driver: "igb", numVFs: 4)), EventSubject(pf: pf), .warning,
+                "PF lost: driver igb unbound; its VFs are gone", .pfLost,
+                ["op": "pf.lost", "pf": "\(pf)", "reason": "driver igb unbound", "driver": "igb", "numVFs": "4"]
+            ),
+            (
+                .pfBack(PFSeen(driver: "igb", netdev: "eth0", numVFs: 0, totalVFs: 7)), EventSubject(pf: pf), .notice, "PF back",
+                .pfBack, ["op": "pf.back", "pf": "\(pf)", "driver": "igb", "netdev": "eth0", "numVFs": "0"]
+            ),
+            (
+                .assignmentDegraded(degraded), EventSubject(degraded), .warning, "assignment degraded: PF gone", .assignmentDegraded,
+                nic.merging(["op": "assignment.degrade", "reason": "PF gone"]) { $1 }
+            ),
+            (
+                .assignmentHealed(assignment, HealReport(attempt: 2, steps: [("numvfs", 300), ("program", 12.5)], sinceLossMs: 4000)),
+                EventSubject(assignment), .notice, "assignment healed", .assignmentHealed,
+                nic.merging([
+                    "op": "assignment.heal", "attempt": "2", "durationMs": "312.5", "numvfsMs": "300.0", "programMs": "12.5",
+                    "sinceLossMs": "4000.0",
+                ]) { $1 }
+            ),
+            (
+                .assignmentFailed(degraded, attempts: 5), EventSubject(degraded), .error, "assignment could not be healed: PF gone",
+                .assignmentFailed, nic.merging(["op": "assignment.heal", "reason": "PF gone", "attempts": "5"]) { $1 }
+            ),
+            (
+                .vfDrift(VFDrift(setting: .vlan, expected: "vlan 200", found: "vlan 5", source: .assignment, action: .corrected,
+                                 detail: nil, trigger: "event")),
+                EventSubject(degraded), .warning, "VF VLAN drifted: expected vlan 200, found vlan 5 (corrected)", .vfDrift,
+                [
+                    "op": "vf.drift", "pf": "\(pf)", "vf": "\(vf)", "vfIndex": "1", "vm": "vm1", "nic": "net0", "setting": "vlan",
+                    "expected": "vlan 200", "found": "vlan 5", "source": "assignment", "action": "corrected", "trigger": "event",
                 ]
             ),
         ]

@@ -4,6 +4,7 @@ import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 import SRIOVHypervisor
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,10 @@ public final class AssignmentService: Sendable {
     /// The adapter that reaches a failover NIC's guest (replaced by fakes in tests).
     let adapters: @Sendable (FailoverSpec) -> any FailoverAdapter
     private let allocation = KeyedLock<String>()
+    /// VMs with an operation in flight (assign, change, release, migration,
+    /// heal), with how many: their VFs' settings are in motion, so drift
+    /// checks leave them alone.
+    private let activeVMs = Mutex<[String: Int]>([:])
 
     public init(
         controller: VFController, store: StateStore, inventory: any InventorySource,
@@ -58,11 +63,13 @@ public final class AssignmentService: Sendable {
     public func assign(
         _ request: AssignmentRequest, attach: Bool = true, preferring preferred: PCIAddress? = nil
     ) async throws(ControllerError) -> Outcome {
-        try await timers.measure("assignment.create") { () throws(ControllerError) in
-            try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
-                try await assignAttributed(request, attach: attach, preferred: preferred)
-            }
-        }.value
+        try await busy(vm: request.vm) { () throws(ControllerError) in
+            try await timers.measure("assignment.create") { () throws(ControllerError) in
+                try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
+                    try await assignAttributed(request, attach: attach, preferred: preferred)
+                }
+            }.value
+        }
     }
 
     private func assignAttributed(
@@ -109,6 +116,7 @@ public final class AssignmentService: Sendable {
         CrashPoint.hit("assign.reserved")
 
         do {
+            let boundBefore = await controller.driver(of: reserved.vf)
             let report = try await controller.configure(vf: reserved.vf, request.config)
             if report.failed {
                 let failed = report.results.filter { $0.outcome == .failed }
@@ -116,22 +124,20 @@ public final class AssignmentService: Sendable {
                 throw ControllerError.hostFailure("programming \(reserved.vf) for \(key) failed: \(failed)")
             }
             try journal(key, "programmed")
+            // Trust and spoof check as the VF has them now, when not asked
+            // for: turning them on later is drift too.
+            let baseline = report.settings.keeping(
+                [VFSettingGroup.trust, .spoofCheck].filter { !$0.isSet(in: request.config) })
+            do { try store.setBaseline(key, baseline) } catch {
+                throw ControllerError.hostFailure("recording \(key): \(error)")
+            }
             CrashPoint.hit("assign.programmed")
+            try await rebindIfProbedBefore(reserved.vf, request.driver, boundBefore: boundBefore, report)
             _ = try await controller.bind(vf: reserved.vf, to: request.driver.choice)
             try journal(key, "bound")
             CrashPoint.hit("assign.bound")
             if attach, let failover = request.failover {
-                // Attached, carrying, and the guest's primary path: its
-                // traffic goes through the VF from the start.
-                let vf = await failoverVF(reserved)
-                let adapter = adapters(failover)
-                do {
-                    _ = try await adapter.attach(vf)
-                    _ = try await adapter.waitUntilReady(vf, deadline: .seconds(15))
-                    _ = try await adapter.steer(to: .vf, vf: vf)
-                } catch {
-                    throw ControllerError.hostFailure("attaching \(reserved.vf) to \(key)'s guest: \(error)")
-                }
+                try await attachToGuest(reserved, failover)
                 try journal(key, "attached")
                 CrashPoint.hit("assign.attached")
             }
@@ -186,7 +192,7 @@ public final class AssignmentService: Sendable {
     }
 
     static func compare(_ a: Assignment, _ original: AssignmentRequest, _ request: AssignmentRequest) throws(ControllerError) -> Outcome {
-        guard a.state == .assigned else {
+        guard a.state == .assigned || a.state == .degraded || a.state == .failed else {
             throw .conflict("\(a.vm)/\(a.nic) is being \(a.state == .releasing ? "released" : "assigned") right now; retry shortly")
         }
         guard original == request else {
@@ -268,17 +274,23 @@ public final class AssignmentService: Sendable {
 
     /// Changes the live settings of an assignment (VLAN, QoS, rates, link state, spoof check, trust, RSS query).
     public func update(_ key: NICKey, _ change: VFConfig) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
-        try await timers.measure("assignment.update") { () throws(ControllerError) in
-            try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
-                try await updateAttributed(key, change)
-            }
-        }.value
+        try await busy(vm: key.vm) { () throws(ControllerError) in
+            try await timers.measure("assignment.update") { () throws(ControllerError) in
+                try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+                    try await updateAttributed(key, change)
+                }
+            }.value
+        }
     }
 
     private func updateAttributed(
         _ key: NICKey, _ change: VFConfig
     ) async throws(ControllerError) -> (Assignment, VFController.VFReport) {
         guard let assignment = try load(key) else { throw .notFound("no assignment for \(key)") }
+        if assignment.state == .degraded || assignment.state == .failed {
+            throw .conflict(
+                "\(key) is \(assignment.state.rawValue) (\(assignment.reason ?? "its VF is gone")); it can be changed once healed, or released")
+        }
         guard assignment.state == .assigned else { throw .conflict("\(key) is being \(assignment.state.rawValue); retry shortly") }
         guard await controller.location(of: assignment.vf) != nil else {
             throw .conflict("\(key)'s VF \(assignment.vf) no longer exists (its PF's VF count changed); release the NIC")
@@ -307,11 +319,13 @@ public final class AssignmentService: Sendable {
     /// Takes the VF back: its original settings restored, its previous
     /// driver back, and it is free.
     public func release(_ key: NICKey) async throws(ControllerError) -> Assignment {
-        try await timers.measure("assignment.release") { () throws(ControllerError) in
-            try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
-                try await releaseAttributed(key)
-            }
-        }.value
+        try await busy(vm: key.vm) { () throws(ControllerError) in
+            try await timers.measure("assignment.release") { () throws(ControllerError) in
+                try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
+                    try await releaseAttributed(key)
+                }
+            }.value
+        }
     }
 
     private func releaseAttributed(_ key: NICKey) async throws(ControllerError) -> Assignment {
@@ -410,9 +424,13 @@ public final class AssignmentService: Sendable {
                 }
             case .assigned:
                 do {
-                    let report = try await controller.configure(vf: a.vf, a.config)
-                    if report.results.contains(where: { $0.outcome == .applied }) {
-                        logger.notice("re-applied drifted settings", metadata: meta(a, op: "recover.verify", [:]))
+                    // Under `drift = "report"` what changed while sriovd was
+                    // down is reported by the watcher's first look, not put back.
+                    if configuration().daemon.drift == .correct {
+                        let report = try await controller.configure(vf: a.vf, a.config)
+                        if report.results.contains(where: { $0.outcome == .applied }) {
+                            logger.notice("re-applied drifted settings", metadata: meta(a, op: "recover.verify", [:]))
+                        }
                     }
                     if await !controller.driverMatches(a.vf, a.driver.choice) {
                         _ = try await controller.bind(vf: a.vf, to: a.driver.choice)
@@ -420,11 +438,148 @@ public final class AssignmentService: Sendable {
                 } catch {
                     logger.error("assigned VF could not be verified", metadata: meta(a, op: "recover.verify", ["error": "\(error)"]))
                 }
+            case .degraded, .failed:
+                // The watcher's first look at the PFs heals them (or keeps them degraded).
+                logger.notice("assignment is \(a.state); healed when its PF is usable", metadata: meta(a, op: "recover", [:]))
             default:
                 // .released is never stored; a state of a newer version is left to it.
                 logger.warning("assignment in an unknown state left alone", metadata: meta(a, op: "recover", ["state": "\(a.state)"]))
             }
         }
+    }
+
+    // MARK: Healing (the watcher's)
+
+    /// Runs `body` with `vm` counted as busy (see `isBusy`).
+    public func busy<T: Sendable>(
+        vm: String, _ body: () async throws(ControllerError) -> T
+    ) async throws(ControllerError) -> T {
+        activeVMs.withLock { $0[vm, default: 0] += 1 }
+        defer {
+            activeVMs.withLock { active in
+                active[vm, default: 1] -= 1
+                if active[vm] == 0 { active[vm] = nil }
+            }
+        }
+        return try await body()
+    }
+
+    /// What a drift check expects of the assignment's VF (asked settings and baseline).
+    func expectedSettings(_ a: Assignment) -> VFConfig {
+        (try? store.expectedSettings(a.key)).flatMap { $0 } ?? a.config
+    }
+
+    /// Whether an operation on the VM's NICs is in flight.
+    public func isBusy(vm: String) -> Bool {
+        activeVMs.withLock { $0[vm] != nil }
+    }
+
+    /// Every assignment on `pf`.
+    func assignments(on pf: PCIAddress) throws(ControllerError) -> [Assignment] {
+        do { return try store.assignments().filter { $0.pf == pf } } catch {
+            throw .hostFailure("reading assignments: \(error)")
+        }
+    }
+
+    /// Marks an assignment `degraded` (from `assigned`), publishing it; nil
+    /// when it was not assigned.
+    func degrade(_ key: NICKey, reason: String) -> Assignment? {
+        guard let a = try? store.setHealth(key, to: .degraded, reason: reason, from: [.assigned]) else { return nil }
+        logger.warning("assignment degraded", metadata: meta(a, op: "assignment.degrade", ["reason": "\(reason)"]))
+        events.publish(.assignmentDegraded(a), EventSubject(a))
+        return a
+    }
+
+    /// Re-creates a degraded assignment on its (new) VF: settings, driver,
+    /// and the guest's attachment where the guest had it. Each step is
+    /// idempotent; timings by step.
+    func heal(_ a: Assignment) async throws(ControllerError) -> [(name: String, ms: Double)] {
+        var steps: [(name: String, ms: Double)] = []
+        func timed(_ name: String, _ body: () async throws(ControllerError) -> Void) async throws(ControllerError) {
+            let start = ContinuousClock.now
+            try await body()
+            let d = ContinuousClock.now - start
+            steps.append((name, Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15))
+        }
+        return try await busy(vm: a.vm) { () throws(ControllerError) in
+            try await OperationContext.attributing(vm: a.vm, nic: a.nic) { () throws(ControllerError) in
+                guard let location = await controller.location(of: a.vf), location.index == a.vfIndex else {
+                    throw .hostFailure("VF \(a.vfIndex) of \(a.pf) is not at \(a.vf) (its PF has \(await controller.numVFs(pf: a.pf) ?? 0) VFs)")
+                }
+                let boundBefore = await controller.driver(of: a.vf)
+                var programmed: VFController.VFReport?
+                try await timed("program") { () throws(ControllerError) in
+                    let expected = (try? store.expectedSettings(a.key)).flatMap { $0 } ?? a.config
+                    let report = try await controller.configure(vf: a.vf, expected)
+                    if report.failed {
+                        throw .hostFailure("programming \(a.vf): " + report.results.filter { $0.outcome == .failed }
+                            .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
+                    }
+                    programmed = report
+                }
+                try await timed("bind") { () throws(ControllerError) in
+                    if let programmed {
+                        try await rebindIfProbedBefore(a.vf, a.driver, boundBefore: boundBefore, programmed)
+                    }
+                    if await !controller.driverMatches(a.vf, a.driver.choice) {
+                        _ = try await controller.bind(vf: a.vf, to: a.driver.choice)
+                    }
+                }
+                if let failover = a.failover, guestHolds(a) {
+                    try await timed("attach") { () throws(ControllerError) in
+                        try await attachToGuest(a, failover)
+                    }
+                }
+                return steps
+            }
+        }
+    }
+
+    /// Attached, carrying, and the guest's primary path: its traffic goes
+    /// through the VF.
+    private func attachToGuest(_ a: Assignment, _ failover: FailoverSpec) async throws(ControllerError) {
+        let vf = await failoverVF(a)
+        let adapter = adapters(failover)
+        do {
+            _ = try await adapter.attach(vf)
+            _ = try await adapter.waitUntilReady(vf, deadline: .seconds(15))
+            _ = try await adapter.steer(to: .vf, vf: vf)
+        } catch {
+            throw .hostFailure("attaching \(a.vf) to \(a.key)'s guest: \(error)")
+        }
+    }
+
+    /// A VF netdev's driver (igbvf, iavf) takes the MAC and port VLAN set
+    /// in the PF when it probes: one bound before they were set keeps the
+    /// MAC it made up, and the PF refuses its VLAN requests (a bond cannot
+    /// enslave it). So a VF handed over with its host driver that was bound
+    /// before its settings changed is unbound, and bound again after.
+    private func rebindIfProbedBefore(
+        _ vf: PCIAddress, _ driver: AssignmentDriver, boundBefore: String?, _ report: VFController.VFReport
+    ) async throws(ControllerError) {
+        guard driver == .host, let before = boundBefore, before != "vfio-pci",
+            report.results.contains(where: { $0.outcome == .applied })
+        else { return }
+        _ = try await controller.bind(vf: vf, to: .none)
+    }
+
+    /// Whether the guest had the VF attached: every failover NIC's is,
+    /// but a migration's reservation, attached only on `complete`.
+    private func guestHolds(_ a: Assignment) -> Bool {
+        guard let record = try? store.latestMigration(vm: a.vm) else { return true }
+        return !(record.migration.role == .destination && record.migration.state == .incoming)
+    }
+
+    /// `failed` assignments get new attempts (their PF came back, or sriovd restarted).
+    func reviveFailed(on pf: PCIAddress, _ list: [Assignment]) {
+        for a in list where a.pf == pf && a.state == .failed {
+            _ = try? store.setHealth(a.key, to: .degraded, reason: a.reason, from: [.failed])
+        }
+    }
+
+    /// Puts a healed assignment back to `assigned`, or gives up on it.
+    func finishHeal(_ key: NICKey, to state: AssignmentState, reason: String?) -> Assignment? {
+        try? store.setHealth(key, to: state, reason: reason, from: [.degraded, .failed])
     }
 
     /// The VF as a failover adapter needs it.

@@ -35,6 +35,61 @@ extension StateStore {
         }
     }
 
+    /// After v4: why an assignment is degraded or failed.
+    static func registerAssignmentHealthMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v5: assignment health") { db in
+            try db.alter(table: "assignment") { t in
+                t.add(column: "reason", .text)
+                // Settings not asked for that drift checks keep as they were
+                // when the VF was handed over (trust, spoof check).
+                t.add(column: "baseline", .text)
+            }
+        }
+    }
+
+    /// Records the settings the VF had, beyond those asked for, when it was handed over.
+    public func setBaseline(_ key: NICKey, _ baseline: VFConfig) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE assignment SET baseline = ? WHERE vm = ? AND nic = ?",
+                arguments: [try AssignmentRow.json(baseline), key.vm, key.nic])
+        }
+    }
+
+    /// What a drift check expects of the assignment's VF: the settings asked
+    /// for, and the baseline for the others.
+    public func expectedSettings(_ key: NICKey) throws -> VFConfig? {
+        try database.read { db in
+            guard let row = try AssignmentRow.fetchOne(db, key: ["vm": key.vm, "nic": key.nic]) else { return nil }
+            var expected = try JSONDecoder().decode(VFConfig.self, from: Data(row.config.utf8))
+            if let text = row.baseline {
+                let baseline = try JSONDecoder().decode(VFConfig.self, from: Data(text.utf8))
+                for group in VFSettingGroup.groups(in: baseline) where !group.isSet(in: expected) {
+                    group.copy(from: baseline, to: &expected)
+                }
+            }
+            return expected
+        }
+    }
+
+    /// Sets the state of an existing assignment (`degraded`, `failed`, back
+    /// to `assigned`) with its reason; returns it, or nil when it does not
+    /// exist or is not in one of the states `from`.
+    public func setHealth(
+        _ key: NICKey, to state: AssignmentState, reason: String?, from states: Set<AssignmentState>
+    ) throws -> Assignment? {
+        try database.write { db in
+            guard var row = try AssignmentRow.fetchOne(db, key: ["vm": key.vm, "nic": key.nic]),
+                states.contains(AssignmentState(rawValue: row.state))
+            else { return nil }
+            row.state = state.rawValue
+            row.reason = reason
+            row.updatedAt = Date()
+            try row.update(db)
+            return try row.value()
+        }
+    }
+
     /// The outcome of trying to reserve a VF for a NIC.
     public enum Reservation: Sendable {
         case reserved(Assignment)
@@ -97,6 +152,7 @@ extension StateStore {
         try database.write { db in
             guard var row = try AssignmentRow.fetchOne(db, key: ["vm": key.vm, "nic": key.nic]) else { return }
             row.state = AssignmentState.assigned.rawValue
+            row.reason = nil
             if let config { row.config = try AssignmentRow.json(config) }
             if let request { row.request = try AssignmentRow.json(request) }
             row.updatedAt = Date()
@@ -149,6 +205,8 @@ private struct AssignmentRow: Codable, FetchableRecord, PersistableRecord {
     var config: String
     var state: String
     var previousDriver: String?
+    var reason: String?
+    var baseline: String?
     var createdAt: Date
     var updatedAt: Date
 
@@ -170,6 +228,7 @@ private struct AssignmentRow: Codable, FetchableRecord, PersistableRecord {
         config = try Self.json(a.config)
         state = a.state.rawValue
         previousDriver = a.previousDriver
+        reason = a.reason
         createdAt = a.createdAt
         updatedAt = a.updatedAt
     }
@@ -185,7 +244,7 @@ private struct AssignmentRow: Codable, FetchableRecord, PersistableRecord {
             driver: AssignmentDriver(rawValue: driver),
             config: try JSONDecoder().decode(VFConfig.self, from: Data(config.utf8)),
             state: AssignmentState(rawValue: state), previousDriver: previousDriver,
-            failover: try decodedRequest().failover, createdAt: createdAt, updatedAt: updatedAt)
+            failover: try decodedRequest().failover, reason: reason, createdAt: createdAt, updatedAt: updatedAt)
     }
 }
 

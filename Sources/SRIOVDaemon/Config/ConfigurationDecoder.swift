@@ -35,7 +35,7 @@ struct ConfigurationDecoder {
 
     static let daemonKeys = [
         "socket", "socket_mode", "admin_group", "reader_group", "state_dir", "log_level", "log_target",
-        "max_request_bytes", "reconcile_interval_seconds", "numvfs_timeout_seconds", "release_action",
+        "max_request_bytes", "reconcile_interval_seconds", "numvfs_timeout_seconds", "release_action", "drift",
     ]
     static let pfKeys = [
         "pci", "vendor_device", "device_index", "num_vfs", "drivers_autoprobe", "vf_driver", "vf_defaults", "pool",
@@ -135,6 +135,15 @@ struct ConfigurationDecoder {
                 t.report(
                     "release_action", at: action.position,
                     "\(TOMLValue.quoted(action.value)) is not a release action; use restore or scrub")
+            }
+        }
+        if let drift = t.string("drift") {
+            if let v = SRIOVConfiguration.DriftAction(rawValue: drift.value) {
+                d.drift = v
+            } else {
+                t.report(
+                    "drift", at: drift.position,
+                    "\(TOMLValue.quoted(drift.value)) is not a drift action; use correct or report")
             }
         }
         return d

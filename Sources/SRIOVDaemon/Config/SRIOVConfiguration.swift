@@ -53,6 +53,8 @@ extension SRIOVConfiguration {
         public var numVFsTimeout: Duration
         /// What a release does to the VF's settings.
         public var releaseAction: ReleaseAction
+        /// What sriovd does when a VF's settings changed behind its back.
+        public var drift: DriftAction = .correct
 
         public init(
             socket: String = "/run/sriovd/sriovd.sock", socketMode: UInt32 = 0o660, adminGroup: String? = "sriovd",
@@ -81,6 +83,15 @@ extension SRIOVConfiguration {
         /// Clear the VF: no MAC or VLAN, spoof check on, trust and RSS query
         /// off, link disabled where supported, whatever it had before (OpenStack's way).
         case scrub
+    }
+
+    /// What sriovd does with a VF setting changed behind its back (an
+    /// assigned VF's, or a declared one's, found different from the record).
+    public enum DriftAction: String, Hashable, Sendable, CaseIterable {
+        /// Put the recorded value back (and report it).
+        case correct
+        /// Only report it (event, journal record, metrics).
+        case report
     }
 
     /// Where log records go.

@@ -393,6 +393,21 @@ public final class VFController: Sendable {
         await host.describe(location, settings: settings)
     }
 
+    /// Whether the PF can carry VFs now (driver and netdev).
+    public func presence(of pf: PCIAddress) async -> PFPresence {
+        await host.presence(of: pf)
+    }
+
+    /// Every VF's settings on `pf`, from one read of the PF's link.
+    public func vfSettings(pf: PCIAddress) async throws(ControllerError) -> [Int: VFSettings] {
+        do { return try await host.vfSettings(pf: pf) } catch { throw .hostFailure("reading the VFs of \(pf): \(error)") }
+    }
+
+    /// The PF's VF count now (nil: not an SR-IOV PF).
+    public func numVFs(pf: PCIAddress) async -> Int? {
+        await host.numVFs(pf: pf)
+    }
+
     /// Forgets the original settings of a VF that no longer exists.
     public func forgetGone(vf: PCIAddress) {
         try? store.forgetOriginal(of: vf)

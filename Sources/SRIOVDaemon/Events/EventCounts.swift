@@ -3,10 +3,18 @@ import Synchronization
 
 /// Counts the bus's events by type in `sriovd_events_total{type}`: a
 /// recorder, so every event counts once, whatever reads the stream. Each
-/// kind a later change adds (drift found, heals, migration steps) is
-/// counted as soon as it is published, with nothing to add here.
+/// new kind is counted as soon as it is published, with nothing to add here.
+/// Two kinds are also counted by what they say:
+/// - `sriovd_drift_total{setting, action}`: VF settings found changed behind
+///   sriovd's back, by setting and by what was done (`corrected`,
+///   `reported`, `failed`);
+/// - `sriovd_heals_total{result}`: assignments `healed` or `failed` after a
+///   PF came back, and `sriovd_heal_duration_seconds`, each heal's time.
 public final class EventCounts: Sendable {
     public static let label = "sriovd_events_total"
+    public static let driftLabel = "sriovd_drift_total"
+    public static let healLabel = "sriovd_heals_total"
+    public static let healDuration = "sriovd_heal_duration_seconds"
 
     private let factory: any MetricsFactory
     private let counters = Mutex<[String: Counter]>([:])
@@ -18,13 +26,27 @@ public final class EventCounts: Sendable {
     }
 
     public func record(_ event: StateEvent) {
-        let kind = event.kind
-        let counter = counters.withLock { counters in
-            if let counter = counters[kind] { return counter }
-            let counter = Counter(label: Self.label, dimensions: [("type", kind)], factory: factory)
-            counters[kind] = counter
+        counter(Self.label, [("type", event.kind)]).increment()
+        switch event.change {
+        case .vfDrift(let drift):
+            counter(Self.driftLabel, [("setting", drift.setting.rawValue), ("action", drift.action.rawValue)]).increment()
+        case .assignmentHealed(_, let report):
+            counter(Self.healLabel, [("result", "healed")]).increment()
+            Timer(label: Self.healDuration, factory: factory).recordNanoseconds(Int64(report.totalMs * 1_000_000))
+        case .assignmentFailed:
+            counter(Self.healLabel, [("result", "failed")]).increment()
+        default:
+            break
+        }
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        let key = ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: ",")
+        return counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
+            counters[key] = counter
             return counter
         }
-        counter.increment()
     }
 }

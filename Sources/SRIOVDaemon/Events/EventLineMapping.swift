@@ -68,7 +68,39 @@ extension StateChange {
             return details
         case .migrationStep(let step):
             return ["step": .encoding(step)]
+        case .pfLost(let loss):
+            return ["reason": .string(loss.reason), "driver": .optional(loss.driver), "numVFs": .integer(Int64(loss.numVFs))]
+        case .pfBack(let pf):
+            return pf.details
+        case .assignmentDegraded(let a):
+            return ["assignment": .encoding(a), "reason": .optional(a.reason)]
+        case .assignmentHealed(let a, let report):
+            var steps: [String: JSONValue] = [:]
+            for step in report.steps { steps[step.name] = .number(step.ms.rounded(toPlaces: 1)) }
+            var details: [String: JSONValue] = [
+                "assignment": .encoding(a), "attempt": .integer(Int64(report.attempt)), "stepsMs": .object(steps),
+                "totalMs": .number(report.totalMs.rounded(toPlaces: 1)),
+            ]
+            if let since = report.sinceLossMs { details["sinceLossMs"] = .number(since.rounded(toPlaces: 1)) }
+            return details
+        case .assignmentFailed(let a, let attempts):
+            return ["assignment": .encoding(a), "reason": .optional(a.reason), "attempts": .integer(Int64(attempts))]
+        case .vfDrift(let drift):
+            var details: [String: JSONValue] = [
+                "setting": .string(drift.setting.rawValue), "expected": .string(drift.expected),
+                "found": .string(drift.found), "source": .string(drift.source.rawValue),
+                "action": .string(drift.action.rawValue), "trigger": .string(drift.trigger),
+            ]
+            if let detail = drift.detail { details["detail"] = .string(detail) }
+            return details
         }
+    }
+}
+
+extension Double {
+    fileprivate func rounded(toPlaces places: Int) -> Double {
+        let scale = (0..<places).reduce(1.0) { r, _ in r * 10 }
+        return (self * scale).rounded() / scale
     }
 }
 

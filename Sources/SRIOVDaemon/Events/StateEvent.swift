@@ -91,6 +91,20 @@ public enum StateChange: Sendable {
     case migrationState(MigrationStateChange)
     /// One migration step of one NIC ended (subject: the VM and NIC).
     case migrationStep(MigrationStep)
+    /// A PF can no longer carry VFs (its driver went away, or it left the
+    /// bus): every VF on it is gone with its settings.
+    case pfLost(PFLoss)
+    /// A lost PF is usable again (driver and netdev back).
+    case pfBack(PFSeen)
+    /// An assignment's VF is gone; the assignment is kept to be healed.
+    case assignmentDegraded(Assignment)
+    /// A degraded assignment is whole again: VF count, settings, driver,
+    /// guest attachment restored.
+    case assignmentHealed(Assignment, HealReport)
+    /// Healing gave up (`reason` on the assignment).
+    case assignmentFailed(Assignment, attempts: Int)
+    /// A VF setting read back different from the record.
+    case vfDrift(VFDrift)
 
     public var kind: String {
         switch self {
@@ -109,6 +123,12 @@ public enum StateChange: Sendable {
         case .reconcilePass: "reconcile.pass"
         case .migrationState: "migration.state"
         case .migrationStep: "migration.step"
+        case .pfLost: "pf.lost"
+        case .pfBack: "pf.back"
+        case .assignmentDegraded: "assignment.degraded"
+        case .assignmentHealed: "assignment.healed"
+        case .assignmentFailed: "assignment.failed"
+        case .vfDrift: "vf.drift"
         }
     }
 
@@ -117,7 +137,8 @@ public enum StateChange: Sendable {
     public static let kinds: [String] = [
         "sriovd.started", "sriovd.stopping", "pf.numvfs", "pf.appeared", "pf.gone", "pf.changed", "vf.seen",
         "vf.configured", "vf.restored", "vf.scrubbed", "vf.bound", "assignment.created", "assignment.changed",
-        "assignment.released", "reconcile.pass", "migration.state", "migration.step",
+        "assignment.released", "reconcile.pass", "migration.state", "migration.step", "pf.lost", "pf.back",
+        "assignment.degraded", "assignment.healed", "assignment.failed", "vf.drift",
     ]
 }
 
@@ -194,4 +215,64 @@ public struct MigrationStateChange: Sendable, Hashable {
     public var state: MigrationState
     public var previous: MigrationState?
     public var error: MigrationFailure?
+}
+
+/// Why a PF can no longer carry VFs.
+public struct PFLoss: Sendable, Hashable {
+    /// "driver igb unbound", "removed from the PCI bus".
+    public var reason: String
+    /// The driver it had.
+    public var driver: String?
+    /// How many VFs it had when it was last seen usable.
+    public var numVFs: Int
+}
+
+/// How one assignment was healed, step by step.
+public struct HealReport: Sendable, Hashable {
+    /// Which attempt succeeded (1 = the first).
+    public var attempt: Int
+    /// Milliseconds each step took, in order: `numvfs`, `program`, `bind`, `attach`.
+    public var steps: [(name: String, ms: Double)]
+    /// From the PF's loss being noticed to the assignment whole again.
+    public var sinceLossMs: Double?
+
+    public var totalMs: Double { steps.reduce(0) { $0 + $1.ms } }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.attempt == b.attempt && a.steps.map(\.name) == b.steps.map(\.name) && a.steps.map(\.ms) == b.steps.map(\.ms)
+            && a.sinceLossMs == b.sinceLossMs
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(attempt)
+        for step in steps { hasher.combine(step.name) }
+    }
+}
+
+/// One VF setting found different from what sriovd recorded.
+public struct VFDrift: Sendable, Hashable {
+    public enum Source: String, Sendable {
+        /// The setting belongs to an assignment.
+        case assignment
+        /// The setting is declared in the configuration file.
+        case declared
+    }
+
+    public enum Action: String, Sendable {
+        /// Put back.
+        case corrected
+        /// Left as found (`daemon.drift = "report"`).
+        case reported
+        /// Putting it back failed (`detail` says why).
+        case failed
+    }
+
+    public var setting: VFSettingGroup
+    public var expected: String
+    public var found: String
+    public var source: Source
+    public var action: Action
+    public var detail: String?
+    /// What noticed it: `event` (the PF's link event), `timer`, `start`.
+    public var trigger: String
 }

@@ -113,6 +113,41 @@ public struct JournalRecords: Sendable {
             if let detail = step.detail { own["detail"] = "\(detail)" }
             return record(
                 step.result == "failed" ? .warning : .info, "migration step \(step.step): \(step.result)", .migrationStep, own)
+        case .pfLost(let loss):
+            return record(
+                .warning, "PF lost: \(loss.reason); its VFs are gone", .pfLost,
+                ["op": "pf.lost", "reason": "\(loss.reason)", "driver": "\(loss.driver ?? "none")", "numVFs": "\(loss.numVFs)"])
+        case .pfBack(let pf):
+            return record(
+                .notice, "PF back", .pfBack,
+                ["op": "pf.back", "driver": "\(pf.driver ?? "none")", "netdev": "\(pf.netdev ?? "none")", "numVFs": "\(pf.numVFs)"])
+        case .assignmentDegraded(let a):
+            var own = assignmentFields(a, op: "assignment.degrade")
+            own["reason"] = "\(a.reason ?? "unknown")"
+            return record(.warning, "assignment degraded: \(a.reason ?? "its VF is gone")", .assignmentDegraded, own)
+        case .assignmentHealed(let a, let report):
+            var own = assignmentFields(a, op: "assignment.heal")
+            own["attempt"] = "\(report.attempt)"
+            own["durationMs"] = "\(String(format: "%.1f", report.totalMs))"
+            for step in report.steps { own["\(step.name)Ms"] = "\(String(format: "%.1f", step.ms))" }
+            if let since = report.sinceLossMs { own["sinceLossMs"] = "\(String(format: "%.1f", since))" }
+            return record(.notice, "assignment healed", .assignmentHealed, own)
+        case .assignmentFailed(let a, let attempts):
+            var own = assignmentFields(a, op: "assignment.heal")
+            own["reason"] = "\(a.reason ?? "unknown")"
+            own["attempts"] = "\(attempts)"
+            return record(.error, "assignment could not be healed: \(a.reason ?? "")", .assignmentFailed, own)
+        case .vfDrift(let drift):
+            var own: Logger.Metadata = [
+                "op": "vf.drift", "setting": "\(drift.setting.rawValue)", "expected": "\(drift.expected)",
+                "found": "\(drift.found)", "source": "\(drift.source.rawValue)", "action": "\(drift.action.rawValue)",
+                "trigger": "\(drift.trigger)",
+            ]
+            if let detail = drift.detail { own["detail"] = "\(detail)" }
+            return record(
+                drift.action == .failed ? .error : .warning,
+                "VF \(drift.setting.name) drifted: expected \(drift.expected), found \(drift.found) (\(drift.action.rawValue))",
+                .vfDrift, own)
         }
     }
 

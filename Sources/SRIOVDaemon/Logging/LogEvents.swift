@@ -54,11 +54,25 @@ public struct MessageID: Sendable, Hashable, CustomStringConvertible {
     /// One step of a migration for one NIC finished (ok, failed, skipped), with its lever and duration.
     public static let migrationStep = MessageID("migration.step", "02d272ddedea4ae0a456e573706c9c79")
 
+    /// A PF can no longer carry VFs (driver gone, or off the bus); its VFs are gone.
+    public static let pfLost = MessageID("pf.lost", "3c1f8e0b6d2a4f7e9b5c0d4e8a1f2b6c")
+    /// A lost PF is usable again.
+    public static let pfBack = MessageID("pf.back", "9e4b2d7a1c0f4e6b8d3a5c7e9f1b0d2a")
+    /// An assignment's VF is gone with its PF; kept, to be healed.
+    public static let assignmentDegraded = MessageID("assignment.degraded", "c7d2e9f4a1b84c3e9f0a6b2d5e8c1f47")
+    /// A degraded assignment was healed (VF count, settings, driver, guest restored), with timings.
+    public static let assignmentHealed = MessageID("assignment.healed", "1a6f3c9e2b7d4e08a5c1f9d3b6e2a7c4")
+    /// Healing an assignment gave up after its attempts.
+    public static let assignmentFailed = MessageID("assignment.failed", "e5b8a2c6d9f14a3b8e7c0d2f6a9b4e1c")
+    /// A VF setting was found changed behind sriovd's back (corrected or reported).
+    public static let vfDrift = MessageID("vf.drift", "6d0e4a8c2f9b4d1e8a3c7f5b0e2d9a6f")
+
     /// Every id above, for catalogs and for the test that keeps them distinct.
     public static let all: [MessageID] = [
         .sriovdStarted, .sriovdStopping, .vfConfigured, .vfRestored, .vfScrubbed, .pfNumVFs, .vfBound,
         .assignmentCreated, .assignmentChanged, .assignmentReleased, .reconcilePass, .pfGone, .pfAppeared,
-        .migrationState, .migrationStep,
+        .migrationState, .migrationStep, .pfLost, .pfBack, .assignmentDegraded, .assignmentHealed, .assignmentFailed,
+        .vfDrift,
     ]
 }
 

@@ -437,7 +437,8 @@ public final class MigrationService: Sendable {
         let claimed = running.withLock { $0.insert(vm).inserted }
         guard claimed else { throw .conflict("a migration operation of VM \(vm) is running; retry when it is done") }
         defer { _ = running.withLock { $0.remove(vm) } }
-        return try await body()
+        // The VM's VFs are in motion: drift checks leave them alone meanwhile.
+        return try await assignments.busy(vm: vm) { () throws(ControllerError) in try await body() }
     }
 
     private func settle(

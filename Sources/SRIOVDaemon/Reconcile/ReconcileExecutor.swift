@@ -77,11 +77,18 @@ public struct ReconcileExecutor: Sendable {
     let controller: VFController
     let inventory: any InventorySource
     let logger: Logger
+    /// Drift already reported (shared with the watcher).
+    let reported: DriftMemory
 
     public init(controller: VFController, inventory: any InventorySource, logger: Logger) {
+        self.init(controller: controller, inventory: inventory, logger: logger, reported: DriftMemory())
+    }
+
+    init(controller: VFController, inventory: any InventorySource, logger: Logger, reported: DriftMemory) {
         self.controller = controller
         self.inventory = inventory
         self.logger = logger
+        self.reported = reported
     }
 
     /// Both phases: plans and applies the PF phase, reads the host again,
@@ -117,9 +124,43 @@ public struct ReconcileExecutor: Sendable {
             report.errors.append("cannot read which VFs are in use; VFs left alone: \(error)")
             return report
         }
-        let vfPlan = planner.vfPhase(details, inUse: inUse)
+        var vfPlan = planner.vfPhase(details, inUse: inUse)
         report.notices += vfPlan.notices
-        report.results += await apply(vfPlan)
+        // What a timer pass finds different from the declaration changed
+        // behind sriovd's back: drift, corrected or only reported.
+        let drift = ReconcileTrigger.current == "interval"
+        if drift, configuration.daemon.drift == .report {
+            var kept: [ReconcileChange] = []
+            for change in vfPlan.changes {
+                guard case .configureVF(let config, let current) = change.action, let vf = change.vf else {
+                    kept.append(change)
+                    continue
+                }
+                let differences = DriftComparison.differences(expected: config, reported: current)
+                for d in reported.update(vf: vf.vf, current: differences) {
+                    controller.events.publishDrift(d, subject: EventSubject(vf), source: .declared, action: .reported, trigger: "timer")
+                }
+                report.results.append(
+                    ReconcileResult(change: change, outcome: .skipped("drift reported, not corrected (daemon.drift = report)")))
+            }
+            vfPlan.changes = kept
+        }
+        let results = await apply(vfPlan)
+        if drift, configuration.daemon.drift == .correct {
+            for result in results {
+                guard case .configureVF(let config, let current) = result.change.action, let vf = result.change.vf else { continue }
+                let action: VFDrift.Action
+                switch result.outcome {
+                case .applied: action = .corrected
+                case .failed: action = .failed
+                default: continue
+                }
+                for d in DriftComparison.differences(expected: config, reported: current) {
+                    controller.events.publishDrift(d, subject: EventSubject(vf), source: .declared, action: action, trigger: "timer")
+                }
+            }
+        }
+        report.results += results
         return report
     }
 

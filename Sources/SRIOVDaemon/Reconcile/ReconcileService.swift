@@ -35,12 +35,16 @@ public struct ReconcileService: Service {
     let reconcile: Reconcile
     /// Where a reloaded configuration is published for the other services.
     let running: RunningConfiguration?
+    /// Told when a pass begins and ends (the watcher leaves declared VFs alone meanwhile).
+    let progress: ReconcileProgress?
 
     public init(
         configuration: SRIOVConfiguration, interval: Duration, loadConfiguration: @escaping LoadConfiguration,
         reloadRequests: ReloadRequests = .sighup, notifications: ReloadNotifications = .none, logger: Logger,
-        publishingTo running: RunningConfiguration? = nil, events: EventBus? = nil, reconcile: @escaping Reconcile
+        publishingTo running: RunningConfiguration? = nil, events: EventBus? = nil, progress: ReconcileProgress? = nil,
+        reconcile: @escaping Reconcile
     ) {
+        self.progress = progress
         self.configuration = configuration
         self.running = running
         self.interval = interval
@@ -58,14 +62,14 @@ public struct ReconcileService: Service {
     /// `daemon.reconcile_interval_seconds`; reloads are published to `running`.
     public init(
         running: RunningConfiguration, configPath: String?, executor: ReconcileExecutor,
-        notifier: SystemdNotifier, logger: Logger
+        notifier: SystemdNotifier, logger: Logger, progress: ReconcileProgress? = nil
     ) {
         let configuration = running.current
         self.init(
             configuration: configuration, interval: configuration.daemon.reconcileInterval,
             loadConfiguration: Self.fileLoader(path: configPath), reloadRequests: .sighup,
             notifications: .systemd(notifier), logger: logger, publishingTo: running, events: executor.controller.events,
-            reconcile: { await executor.reconcile($0) })
+            progress: progress, reconcile: { await executor.reconcile($0) })
     }
 
     /// Reads `path`; with no path, the default path when it exists, else the
@@ -160,8 +164,11 @@ public struct ReconcileService: Service {
                 // can be assigned from while its VFs are being set up.
                 running?.replace(configuration)
             }
+            let trigger = reasons.name
+            progress?.begin()
+            defer { progress?.end() }
             let report = await timers.measureInfallible("reconcile.pass", result: { $0.failed ? .failure : .success }) {
-                await reconcile(configuration)
+                await ReconcileTrigger.$current.withValue(trigger) { await reconcile(configuration) }
             }.value
             lastNotices = log(report, trigger: reasons.name, previousNotices: lastNotices)
             if let reloadStatus {

@@ -166,10 +166,18 @@ public struct Daemon: Sendable {
             },
             logger: logger)
 
+        // Drift reported once, whether the watcher or a timer pass found it.
+        let driftReported = DriftMemory()
+        let progress = ReconcileProgress()
         let reconciler = ReconcileService(
             running: running, configPath: options.configPath,
-            executor: ReconcileExecutor(controller: controller, inventory: inventory, logger: logger),
-            notifier: notifier, logger: logger)
+            executor: ReconcileExecutor(controller: controller, inventory: inventory, logger: logger, reported: driftReported),
+            notifier: notifier, logger: logger, progress: progress)
+        // Kernel events: PF driver reloads healed, drift noticed at once.
+        let watcher = HostWatcher(
+            assignments: assignments, inventory: inventory, configuration: { running.current },
+            source: KernelEventMonitor(), policy: WatchPolicy(interval: options.configuration.daemon.reconcileInterval),
+            logger: logger, reported: driftReported, reconciling: progress)
 
         let watchdog = WatchdogService(
             notifier: notifier,
@@ -181,6 +189,8 @@ public struct Daemon: Sendable {
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: reconciler, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: watcher, successTerminationBehavior: .gracefullyShutdownGroup,
                       failureTerminationBehavior: .gracefullyShutdownGroup),
                 // Helpers that may finish early (no watchdog configured) must
                 // not take the group down with them.

@@ -33,6 +33,7 @@ public final class StateStore: Sendable {
         registerAssignmentMigrations(&migrator)
         registerSeenDeviceMigrations(&migrator)
         registerMigrationMigrations(&migrator)
+        registerAssignmentHealthMigrations(&migrator)
         return migrator
     }
 

@@ -79,7 +79,40 @@ public protocol VFDriverBinding: Sendable {
 }
 
 /// What the VF controller needs of the host.
-public typealias VFHost = VFReading & VFSettingsWriting & VFCountControl & VFDriverBinding
+public typealias VFHost = VFReading & VFSettingsWriting & VFCountControl & VFDriverBinding & PFWatching
+
+/// Whether a PF can carry VFs now: on the bus, bound to a driver, with a netdev.
+public struct PFPresence: Sendable, Hashable, CustomStringConvertible {
+    /// The PCI function exists (sysfs has it).
+    public var onBus: Bool
+    public var driver: String?
+    public var netdev: String?
+
+    public init(onBus: Bool, driver: String?, netdev: String?) {
+        self.onBus = onBus
+        self.driver = driver
+        self.netdev = netdev
+    }
+
+    /// VF settings go through the PF's netdev, VFs exist only under its driver.
+    public var isUsable: Bool { onBus && driver != nil && netdev != nil }
+
+    /// Why it is not usable, in a few words ("" when it is).
+    public var description: String {
+        if !onBus { return "removed from the PCI bus" }
+        guard let driver else { return "no driver bound" }
+        if netdev == nil { return "driver \(driver) bound, no network interface yet" }
+        return "driver \(driver), \(netdev ?? "")"
+    }
+}
+
+/// What watching a PF needs: whether it is usable, and all its VFs'
+/// settings in one read of its link (never one read per VF).
+public protocol PFWatching: Sendable {
+    func presence(of pf: PCIAddress) async -> PFPresence
+    /// Every VF's settings by index, from one RTM_GETLINK of the PF.
+    func vfSettings(pf: PCIAddress) async throws -> [Int: VFSettings]
+}
 
 /// The whole host port: what `KernelHost` and `FakeHost` implement.
 public typealias HostPort = InventorySource & VFHost

@@ -90,6 +90,20 @@ public final class KernelHost: VFHost {
         }
     }
 
+    // MARK: PFWatching
+
+    public func presence(of pf: PCIAddress) async -> PFPresence {
+        PFPresence(
+            onBus: sysfs.fileExists(sysfs.devicePath(pf)), driver: sysfs.driver(pf), netdev: sysfs.netdevs(pf).first)
+    }
+
+    public func vfSettings(pf: PCIAddress) async throws -> [Int: VFSettings] {
+        let ifindex = try pfIfindex(pf)
+        return try await blocking { [self] in
+            Dictionary(try self.readLink(ifindex: ifindex).vfs.map { ($0.index, $0.settings) }) { a, _ in a }
+        }
+    }
+
     public func describe(_ vf: VFLocation, settings: VFSettings) async -> VirtualFunction {
         VirtualFunction(
             index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: sysfs.driver(vf.vf),

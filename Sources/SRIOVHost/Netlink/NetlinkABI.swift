@@ -7,6 +7,11 @@ enum NetlinkABI {
     // MARK: Socket
 
     static let netlinkRoute: Int32 = 0  // NETLINK_ROUTE
+    static let netlinkKobjectUevent: Int32 = 15  // NETLINK_KOBJECT_UEVENT
+    /// RTMGRP_LINK: the bit of RTNLGRP_LINK (1) in a bind's nl_groups.
+    static let rtmgrpLink: UInt32 = 1
+    /// The kernel's own uevents (udev re-broadcasts on group 2 with its own header).
+    static let ueventKernelGroup: UInt32 = 1
     static let solNetlink: Int32 = 270  // SOL_NETLINK
     /// Error replies echo only the request's header, not its whole body.
     static let netlinkCapAck: Int32 = 10  // NETLINK_CAP_ACK
@@ -22,6 +27,7 @@ enum NetlinkABI {
     static let nlmsgError: UInt16 = 2  // NLMSG_ERROR
     static let nlmsgDone: UInt16 = 3  // NLMSG_DONE
     static let rtmNewLink: UInt16 = 16  // RTM_NEWLINK
+    static let rtmDelLink: UInt16 = 17  // RTM_DELLINK
     static let rtmGetLink: UInt16 = 18  // RTM_GETLINK
 
     static let flagRequest: UInt16 = 0x01  // NLM_F_REQUEST

@@ -9,13 +9,21 @@ enum SocketCalls {
         return try retryingInterrupts("socket") { Glibc.socket(AF_NETLINK, type, NetlinkABI.netlinkRoute) }
     }
 
+    /// socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol): any netlink family.
+    static func openNetlinkSocket(protocol family: Int32) throws(NetlinkError) -> Int32 {
+        let type = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        return try retryingInterrupts("socket") { Glibc.socket(AF_NETLINK, type, family) }
+    }
+
     /// Binds to a port id the kernel picks (nl_pid 0), so several sockets in
-    /// one process never collide, and joins no multicast group (nl_groups 0).
-    static func bindToKernelAssignedPort(_ descriptor: Int32) throws(NetlinkError) {
+    /// one process never collide, and joins the multicast groups of the
+    /// `groups` bit mask (none by default).
+    static func bindToKernelAssignedPort(_ descriptor: Int32, groups: UInt32 = 0) throws(NetlinkError) {
         // struct sockaddr_nl { sa_family_t nl_family; u16 nl_pad; u32 nl_pid; u32 nl_groups; }:
-        // a zeroed sockaddr_storage with the family set is exactly that.
+        // a zeroed sockaddr_storage with the family and groups set is exactly that.
         var address = sockaddr_storage()
         address.ss_family = sa_family_t(AF_NETLINK)
+        withUnsafeMutableBytes(of: &address) { $0.storeBytes(of: groups, toByteOffset: 8, as: UInt32.self) }
         let sockaddrNetlinkSize: socklen_t = 12
         _ = try retryingInterrupts("bind") {
             withUnsafePointer(to: address) {
