@@ -84,6 +84,8 @@ public final class FakeHost: HostPort, Sendable {
         /// Every VF count written, in order.
         public var numVFsWrites: [Int] = []
         public var operations: [String] = []
+        /// VF traffic counters by VF address (none: zeros).
+        public var counters: [PCIAddress: VFTrafficCounters] = [:]
 
         /// The first PF's VF settings by index (the single-PF tests' view).
         public var vfs: [Int: VFSettings] {
@@ -265,6 +267,14 @@ public final class FakeHost: HostPort, Sendable {
         try state.withLock { s in
             guard let p = s.pfs[pf], p.driver != nil else { throw Failure(description: "PF \(pf) has no network interface") }
             return p.vfs.mapValues(\.settings)
+        }
+    }
+
+    /// igb's: zeros (it has no ndo_get_vf_stats), or what a test sets in `state.counters`.
+    public func vfCounters(pf: PCIAddress) async throws -> [Int: VFTrafficCounters] {
+        try state.withLock { s in
+            guard let p = s.pfs[pf], p.driver != nil else { throw Failure(description: "PF \(pf) has no network interface") }
+            return Dictionary(uniqueKeysWithValues: p.vfs.keys.map { ($0, s.counters[FakeHost.vfAddress($0, of: pf)] ?? VFTrafficCounters()) })
         }
     }
 

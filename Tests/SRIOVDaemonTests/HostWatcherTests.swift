@@ -74,20 +74,22 @@ struct HostWatcherTests {
             logger: logger, adapters: { _ in guest })
     }
 
-    func watcher(attempts: Int = 3) -> HostWatcher {
-        var policy = WatchPolicy(interval: .zero)
+    func watcher(attempts: Int = 3, interval: Duration = .zero, events: Bool = true) -> HostWatcher {
+        var policy = WatchPolicy(interval: interval)
         policy.debounce = .milliseconds(1)
         policy.healAttempts = attempts
         policy.healBackoff = [.milliseconds(5)]
         let config = self.config
         return HostWatcher(
-            assignments: assignments, inventory: host, configuration: { config.current }, source: kernel,
+            assignments: assignments, inventory: host, configuration: { config.current }, source: events ? kernel : nil,
             policy: policy, logger: Logger(label: "t"))
     }
 
     /// Runs the watcher while `body` runs.
-    func watching(attempts: Int = 3, _ body: () async throws -> Void) async throws {
-        let watcher = watcher(attempts: attempts)
+    func watching(
+        attempts: Int = 3, interval: Duration = .zero, events: Bool = true, _ body: () async throws -> Void
+    ) async throws {
+        let watcher = watcher(attempts: attempts, interval: interval, events: events)
         let task = Task { try await watcher.run() }
         defer { task.cancel() }
         try await Task.sleep(for: .milliseconds(50))
@@ -133,7 +135,9 @@ struct HostWatcherTests {
             guest.state.withLock { $0.attached = [] }  // the netdev went with the VF
             host.loadDriver(pf: Self.pf)
             kernel.device("bind", Self.pf, driver: "igb")
-            try await eventually("both healed") { try state("vm1") == .assigned && state("vm2") == .assigned }
+            try await eventually("both healed") {
+                try state("vm1") == .assigned && state("vm2") == .assigned && log.of("assignment.healed").count == 2
+            }
         }
         #expect(host.vf(vfio.vfIndex)?.settings.mac == mac1)
         #expect(host.vf(vfio.vfIndex)?.settings.vlan == (try VLANID(100)))
@@ -251,6 +255,48 @@ struct HostWatcherTests {
         if case .vfDrift(let d) = drifts.first?.change { #expect(d.action == .reported) }
     }
 
+    @Test("without kernel events (a PF that is down sends none) the timer finds the drift")
+    func timerFindsDrift() async throws {
+        let (_, b) = try await assignTwo()
+        try await watching(interval: .milliseconds(30), events: false) {
+            host.state.withLock { $0.pfs[Self.pf]?.vfs[b.vfIndex]?.settings.vlan = try! VLANID(9) }
+            try await eventually("corrected by the timer") { settings(b.vfIndex)?.vlan == (try VLANID(200)) }
+        }
+        if case .vfDrift(let d) = log.of("vf.drift").first?.change { #expect(d.trigger == "timer") }
+    }
+
+    @Test("declared VFs: a timer pass corrects their drift under correct, reports it once under report")
+    func declaredDriftOnTimer() async throws {
+        config.change { c in
+            c.pfs = [SRIOVConfiguration.PF(match: .pciAddress(Self.pf), numVFs: 3)]
+            c.vfs = [SRIOVConfiguration.VF(pf: Self.pf, index: 2, config: VFConfig(vlan: try! VLANID(300)))]
+        }
+        let executor = ReconcileExecutor(
+            controller: assignments.controller, inventory: host, logger: Logger(label: "t"), reported: DriftMemory())
+        _ = await ReconcileTrigger.$current.withValue("start") { await executor.reconcile(config.current) }
+        #expect(settings(2)?.vlan == (try VLANID(300)))
+        #expect(log.of("vf.drift").isEmpty, "applying the declaration at start is not drift")
+
+        host.state.withLock { $0.pfs[Self.pf]?.vfs[2]?.settings.vlan = try! VLANID(8) }
+        _ = await ReconcileTrigger.$current.withValue("interval") { await executor.reconcile(config.current) }
+        #expect(settings(2)?.vlan == (try VLANID(300)))
+        #expect(log.of("vf.drift").count == 1)
+
+        config.change { $0.daemon.drift = .report }
+        host.state.withLock { $0.pfs[Self.pf]?.vfs[2]?.settings.vlan = try! VLANID(8) }
+        for _ in 0..<2 {
+            let report = await ReconcileTrigger.$current.withValue("interval") { await executor.reconcile(config.current) }
+            #expect(report.count("skipped") == 1)
+        }
+        #expect(settings(2)?.vlan == (try VLANID(8)), "left as found")
+        let drifts = log.of("vf.drift").compactMap { event -> VFDrift? in
+            if case .vfDrift(let d) = event.change { return d }
+            return nil
+        }
+        #expect(drifts.map(\.action) == [.corrected, .reported], "reported once")
+        #expect(drifts.allSatisfy { $0.source == .declared && $0.expected == "vlan 300" && $0.found == "vlan 8" })
+    }
+
     @Test("events for other devices are ignored; a kernel overrun reads every PF")
     func routing() async throws {
         let (_, b) = try await assignTwo()
@@ -294,6 +340,14 @@ struct HostWatcherTests {
         #expect(text.contains(#"sriovd_heals_total{result="healed"} 1"#))
         #expect(text.contains(#"sriovd_heals_total{result="failed"} 1"#))
         #expect(text.contains("sriovd_heal_duration_seconds_count 1"))
+        bus.publish(.migrationStep(MigrationStep(
+            operation: "prepare", nic: "net0", step: "steer", startedAt: Date(), offsetMs: 1, durationMs: 20, result: "ok",
+            lever: "bond")))
+        var after: [UInt8] = []
+        registry.emit(into: &after)
+        let text2 = String(decoding: after, as: UTF8.self)
+        #expect(text2.contains(#"sriovd_migration_step_duration_seconds_count{operation="prepare",step="steer",result="ok"} 1"#), "\(text2)")
+        #expect(text2.contains(#"sriovd_migration_switch_duration_seconds_count{operation="prepare"} 1"#))
     }
 }
 

@@ -34,7 +34,7 @@ private func kernelVF(_ number: Int) -> KernelVF {
 /// What `kernelVF(number)` must parse to.
 private func expectedVF(_ number: Int) throws -> LinkVF {
     let switches: [Bool?] = [false, true, nil]
-    return LinkVF(
+    var vf = LinkVF(
         index: number,
         settings: VFSettings(
             mac: MACAddress(bytes: vfMAC(number)), vlan: try VLANID(number + 1), qos: try VLANQoS(number % 8),
@@ -43,6 +43,13 @@ private func expectedVF(_ number: Int) throws -> LinkVF {
             linkState: VFLinkState(kernelValue: UInt32(number % 3)),
             minTxRate: UInt32(number), maxTxRate: UInt32(number * 10 + 100),
             rssQuery: number.isMultiple(of: 4) ? nil : number % 2 == 1))
+    // IFLA_VF_STATS as the builder writes it: VF number * 1000 + the counter's attribute type.
+    var counters = VFTrafficCounters()
+    let base = UInt64(number) * 1000
+    (counters.rxPackets, counters.txPackets, counters.rxBytes, counters.txBytes) = (base, base + 1, base + 2, base + 3)
+    (counters.broadcast, counters.multicast, counters.rxDropped, counters.txDropped) = (base + 4, base + 5, base + 7, base + 8)
+    vf.counters = counters
+    return vf
 }
 
 @Suite("Netlink link reader against built kernel replies")
@@ -163,6 +170,30 @@ struct NetlinkLinkReaderTests {
         #expect(request.extMask == vfInfoWithoutStats)
     }
 
+    @Test func aMetricsReadAsksForVFStatsAndParsesEveryCounter() throws {
+        let (reader, kernel) = reader { request in
+            [
+                KernelMessageBuilder.datagram {
+                    $0.putNewLink(KernelLink(ifindex: 42, name: "ens2", vfs: (0..<3).map(kernelVF)), sequence: request.sequence)
+                }
+            ]
+        }
+
+        let info = try reader.link(ifindex: 42, counters: true)
+
+        #expect(kernel.requests.first?.extMask == 0x1, "RTEXT_FILTER_VF alone: stats included")
+        #expect(info.vfs.map(\.counters) == (try (0..<3).map { try expectedVF($0).counters }))
+        #expect(info.vfs[2].counters?.txDropped == 2008)
+    }
+
+    @Test func countersAreSupportedForCountingDriversOrWhenSeenCounting() {
+        var traffic = VFTrafficCounters()
+        #expect(!VFTrafficCounters.supported(driver: "igb", counters: [VFTrafficCounters(), VFTrafficCounters()]))
+        #expect(VFTrafficCounters.supported(driver: "mlx5_core", counters: [VFTrafficCounters()]))
+        traffic.rxBytes = 1
+        #expect(VFTrafficCounters.supported(driver: "igb", counters: [VFTrafficCounters(), traffic]))
+    }
+
     @Test func linkDumpDoesNotAskForVFInfo() throws {
         let (reader, kernel) = reader { request in
             [KernelMessageBuilder.datagram { $0.putDone(sequence: request.sequence) }]
@@ -271,7 +302,7 @@ struct NetlinkLinkReaderTests {
         // Only the MAC.
         let macOnly = KernelVF(number: 1, mac: vfMAC(1), omitted: [2, 3, 4, 5, 6, 7, 9, 12, 13])
 
-        let info = try reader(answering: KernelLink(ifindex: 7, name: "ens1f0", vfs: [sparse, macOnly]))
+        let info = try reader(answering: KernelLink(ifindex: 7, name: "ens1f0", vfs: [sparse, macOnly], includeStats: false))
             .link(ifindex: 7)
 
         #expect(

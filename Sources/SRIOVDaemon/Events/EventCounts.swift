@@ -9,12 +9,18 @@ import Synchronization
 ///   sriovd's back, by setting and by what was done (`corrected`,
 ///   `reported`, `failed`);
 /// - `sriovd_heals_total{result}`: assignments `healed` or `failed` after a
-///   PF came back, and `sriovd_heal_duration_seconds`, each heal's time.
+///   PF came back, and `sriovd_heal_duration_seconds`, each heal's time;
+/// - `sriovd_migration_step_duration_seconds{operation, step, result}`: each
+///   migration step's time, and `sriovd_migration_switch_duration_seconds{operation}`,
+///   the steer steps alone: the guest's switch between its VF and its
+///   standby, the part of a migration that interrupts its traffic.
 public final class EventCounts: Sendable {
     public static let label = "sriovd_events_total"
     public static let driftLabel = "sriovd_drift_total"
     public static let healLabel = "sriovd_heals_total"
     public static let healDuration = "sriovd_heal_duration_seconds"
+    public static let migrationStepDuration = "sriovd_migration_step_duration_seconds"
+    public static let migrationSwitchDuration = "sriovd_migration_switch_duration_seconds"
 
     private let factory: any MetricsFactory
     private let counters = Mutex<[String: Counter]>([:])
@@ -35,6 +41,17 @@ public final class EventCounts: Sendable {
             Timer(label: Self.healDuration, factory: factory).recordNanoseconds(Int64(report.totalMs * 1_000_000))
         case .assignmentFailed:
             counter(Self.healLabel, [("result", "failed")]).increment()
+        case .migrationStep(let step):
+            guard let ms = step.durationMs else { break }
+            let nanoseconds = Int64(ms * 1_000_000)
+            Timer(
+                label: Self.migrationStepDuration,
+                dimensions: [("operation", step.operation), ("step", step.step), ("result", step.result)], factory: factory
+            ).recordNanoseconds(nanoseconds)
+            if step.step == "steer", step.result == "ok" {
+                Timer(label: Self.migrationSwitchDuration, dimensions: [("operation", step.operation)], factory: factory)
+                    .recordNanoseconds(nanoseconds)
+            }
         default:
             break
         }

@@ -18,8 +18,13 @@ import Synchronization
 ///   inventory (the PF and VF gauges are then left out);
 /// - `sriovd_event_stream_readers`: readers following the event stream
 ///   (subscriptions of the bus).
-/// Events by type (`sriovd_events_total{type}`) are counted as they are
-/// published (`EventCounts`).
+/// - `sriovd_vf_stats_supported{pf, driver}`: 1 when the PF's driver counts
+///   its VFs' traffic (IFLA_VF_STATS), 0 when it does not (igb): the kernel
+///   reports zeros then, which are not shown as traffic counters;
+/// - `sriovd_vf_{rx,tx}_{bytes,packets,dropped}{pf, vf}`, `sriovd_vf_broadcast`,
+///   `sriovd_vf_multicast`: the kernel's counters of each VF, where supported.
+/// Events by type (`sriovd_events_total{type}`), drift and heals are counted
+/// as they are published (`EventCounts`).
 /// The text is the registry's own (swift-prometheus): nothing here writes the format.
 public final class MetricsExposition: Sendable {
     public let registry: PrometheusCollectorRegistry
@@ -27,6 +32,8 @@ public final class MetricsExposition: Sendable {
     let store: StateStore
     let events: EventBus?
     let logger: Logger
+    /// Every VF's traffic counters of a PF (one read of its link with stats).
+    let counters: (@Sendable (PCIAddress) async throws -> [Int: VFTrafficCounters])?
     /// The state gauges set by the last scrape, by name and labels, so a
     /// series that no longer applies is removed rather than left stale.
     private let stateGauges = Mutex<[GaugeKey: Prometheus.Gauge]>([:])
@@ -40,8 +47,9 @@ public final class MetricsExposition: Sendable {
 
     public init(
         registry: PrometheusCollectorRegistry, inventory: any InventorySource, store: StateStore, events: EventBus? = nil,
-        logger: Logger
+        logger: Logger, counters: (@Sendable (PCIAddress) async throws -> [Int: VFTrafficCounters])? = nil
     ) {
+        self.counters = counters
         self.registry = registry
         self.inventory = inventory
         self.store = store
@@ -100,6 +108,18 @@ public final class MetricsExposition: Sendable {
         "sriovd_assignments": "VM NIC assignments by state",
         "sriovd_inventory_readable": "1 when the last scrape read the inventory, 0 when it could not",
         "sriovd_event_stream_readers": "Readers following the event stream",
+        "sriovd_vf_stats_supported": "1 when the PF's driver counts VF traffic (IFLA_VF_STATS), 0 when it reports only zeros",
+    ].merging(trafficCounters.map { ($0.name, "The VF's \($0.what) as its PF counts them (IFLA_VF_STATS)") }) { a, _ in a }
+
+    /// The per-VF counters exposed where the driver counts.
+    static let trafficCounters: [(name: String, what: String, value: @Sendable (VFTrafficCounters) -> UInt64)] = [
+        ("sriovd_vf_rx_bytes", "received bytes", { $0.rxBytes }), ("sriovd_vf_tx_bytes", "sent bytes", { $0.txBytes }),
+        ("sriovd_vf_rx_packets", "received packets", { $0.rxPackets }),
+        ("sriovd_vf_tx_packets", "sent packets", { $0.txPackets }),
+        ("sriovd_vf_rx_dropped", "received packets dropped", { $0.rxDropped }),
+        ("sriovd_vf_tx_dropped", "sent packets dropped", { $0.txDropped }),
+        ("sriovd_vf_broadcast", "broadcast packets received", { $0.broadcast }),
+        ("sriovd_vf_multicast", "multicast packets received", { $0.multicast }),
     ]
 
     /// Each state gauge's value, by name and labels.
@@ -130,6 +150,22 @@ public final class MetricsExposition: Sendable {
                 count("sriovd_vfs", ["state", state, "driver", vf.driver ?? "none"])
             }
             counts[GaugeKey(name: "sriovd_inventory_readable", labels: [])] = 1
+            if let counters {
+                for pf in pfs where pf.numVFs > 0 && pf.driver != nil {
+                    guard let byIndex = try? await counters(pf.pciAddress) else { continue }
+                    let supported = VFTrafficCounters.supported(driver: pf.driver, counters: Array(byIndex.values))
+                    counts[GaugeKey(
+                        name: "sriovd_vf_stats_supported",
+                        labels: ["pf", pf.pciAddress.description, "driver", pf.driver ?? "none"])] = supported ? 1 : 0
+                    guard supported else { continue }
+                    for (index, c) in byIndex {
+                        for counter in Self.trafficCounters {
+                            counts[GaugeKey(name: counter.name, labels: ["pf", pf.pciAddress.description, "vf", "\(index)"])] =
+                                Int(clamping: counter.value(c))
+                        }
+                    }
+                }
+            }
         } catch {
             logger.warning("metrics: cannot read the inventory", metadata: ["error": "\(error)"])
             counts[GaugeKey(name: "sriovd_inventory_readable", labels: [])] = 0

@@ -126,7 +126,8 @@ public struct Daemon: Sendable {
         await migrations.recover()
 
         let metrics = MetricsExposition(
-            registry: metricsRegistry, inventory: inventory, store: store, events: events, logger: logger)
+            registry: metricsRegistry, inventory: inventory, store: store, events: events, logger: logger,
+            counters: { try await host.vfCounters(pf: $0) })
 
         let options = self.options
         let logger = self.logger

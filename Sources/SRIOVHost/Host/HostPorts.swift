@@ -112,6 +112,9 @@ public protocol PFWatching: Sendable {
     func presence(of pf: PCIAddress) async -> PFPresence
     /// Every VF's settings by index, from one RTM_GETLINK of the PF.
     func vfSettings(pf: PCIAddress) async throws -> [Int: VFSettings]
+    /// Every VF's traffic counters by index, from one RTM_GETLINK of the PF
+    /// with stats (zeros where the driver does not count).
+    func vfCounters(pf: PCIAddress) async throws -> [Int: VFTrafficCounters]
 }
 
 /// The whole host port: what `KernelHost` and `FakeHost` implement.

@@ -52,10 +52,10 @@ public final class KernelHost: VFHost {
 
     /// The link with `ifindex`, through the shared reader (blocking: call it
     /// on the blocking pool).
-    func readLink(ifindex: Int32) throws -> LinkInfo {
+    func readLink(ifindex: Int32, counters: Bool = false) throws -> LinkInfo {
         try reader.withLock { reader in
             guard let reader else { throw NetlinkUnavailable(description: readerError ?? "netlink unavailable") }
-            return try reader.link(ifindex: ifindex)
+            return try reader.link(ifindex: ifindex, counters: counters)
         }
     }
 
@@ -101,6 +101,15 @@ public final class KernelHost: VFHost {
         let ifindex = try pfIfindex(pf)
         return try await blocking { [self] in
             Dictionary(try self.readLink(ifindex: ifindex).vfs.map { ($0.index, $0.settings) }) { a, _ in a }
+        }
+    }
+
+    public func vfCounters(pf: PCIAddress) async throws -> [Int: VFTrafficCounters] {
+        let ifindex = try pfIfindex(pf)
+        return try await blocking { [self] in
+            Dictionary(
+                try self.readLink(ifindex: ifindex, counters: true).vfs.map { ($0.index, $0.counters ?? VFTrafficCounters()) }
+            ) { a, _ in a }
         }
     }
 

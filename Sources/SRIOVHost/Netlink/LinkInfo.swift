@@ -57,9 +57,38 @@ public struct LinkVF: Sendable, Hashable {
     /// The VF number on its PF (the `vf` field of the IFLA_VF_* structs).
     public var index: Int
     public var settings: VFSettings
+    /// The VF's traffic counters (IFLA_VF_STATS), when they were asked for.
+    /// The kernel sends them for every driver, as zeros where the driver
+    /// cannot count (igb): see `VFTrafficCounters.countingDrivers`.
+    public var counters: VFTrafficCounters?
 
     public init(index: Int, settings: VFSettings) {
         self.index = index
         self.settings = settings
+    }
+}
+
+/// A VF's traffic as its PF counts it (IFLA_VF_STATS).
+public struct VFTrafficCounters: Sendable, Hashable {
+    public var rxPackets: UInt64 = 0
+    public var txPackets: UInt64 = 0
+    public var rxBytes: UInt64 = 0
+    public var txBytes: UInt64 = 0
+    public var broadcast: UInt64 = 0
+    public var multicast: UInt64 = 0
+    public var rxDropped: UInt64 = 0
+    public var txDropped: UInt64 = 0
+
+    public init() {}
+
+    /// PF drivers that implement `ndo_get_vf_stats` (Linux 6.x): for the
+    /// others (igb, ixgbe, bnxt_en...) the kernel reports zeros that look
+    /// like "no traffic", so their counters are unsupported, not zero.
+    public static let countingDrivers: Set<String> = ["mlx5_core", "mlx4_core", "i40e", "ice", "ionic", "liquidio"]
+
+    /// Whether the PF's driver counts VF traffic: known to, or seen counting.
+    public static func supported(driver: String?, counters: [VFTrafficCounters]) -> Bool {
+        if let driver, countingDrivers.contains(driver) { return true }
+        return counters.contains { $0 != VFTrafficCounters() }
     }
 }

@@ -85,6 +85,7 @@ extension LinkInfo {
         var listedVLAN: (vlan: UInt32, qos: UInt32, etherType: UInt16)?
         var legacyMaxRate: UInt32?
         var rates: (min: UInt32, max: UInt32)?
+        var counters: VFTrafficCounters?
 
         for attribute in try nest.attributes() {
             switch attribute.type {
@@ -117,8 +118,10 @@ extension LinkInfo {
                 // A value sriovd does not know stays unknown (nil) rather
                 // than making the whole PF unreadable.
                 settings.linkState = VFLinkState(kernelValue: try fields.setting(attribute, name: "IFLA_VF_LINK_STATE"))
+            case NetlinkABI.iflaVFStats:
+                counters = try parseCounters(attribute.payload)
             default:
-                continue  // IFLA_VF_BROADCAST, IFLA_VF_STATS, IFLA_VF_IB_*_GUID
+                continue  // IFLA_VF_BROADCAST, IFLA_VF_IB_*_GUID
             }
         }
         guard let vf = fields.vf else { throw NetlinkParseError("no attribute names the VF") }
@@ -140,7 +143,29 @@ extension LinkInfo {
         } else if let legacyMaxRate {
             settings.maxTxRate = legacyMaxRate
         }
-        return LinkVF(index: Int(vf), settings: settings)
+        var link = LinkVF(index: Int(vf), settings: settings)
+        link.counters = counters
+        return link
+    }
+
+    /// IFLA_VF_STATS: u64 counters (and IFLA_VF_STATS_PAD) in host order.
+    private static func parseCounters(_ nest: NetlinkBytes) throws(NetlinkParseError) -> VFTrafficCounters {
+        var c = VFTrafficCounters()
+        for attribute in try nest.attributes() where attribute.payload.count >= 8 {
+            let value = UInt64(try attribute.payload.uint32(at: 0)) | UInt64(try attribute.payload.uint32(at: 4)) << 32
+            switch attribute.type {
+            case NetlinkABI.iflaVFStatsRxPackets: c.rxPackets = value
+            case NetlinkABI.iflaVFStatsTxPackets: c.txPackets = value
+            case NetlinkABI.iflaVFStatsRxBytes: c.rxBytes = value
+            case NetlinkABI.iflaVFStatsTxBytes: c.txBytes = value
+            case NetlinkABI.iflaVFStatsBroadcast: c.broadcast = value
+            case NetlinkABI.iflaVFStatsMulticast: c.multicast = value
+            case NetlinkABI.iflaVFStatsRxDropped: c.rxDropped = value
+            case NetlinkABI.iflaVFStatsTxDropped: c.txDropped = value
+            default: continue
+            }
+        }
+        return c
     }
 
     /// A spoof-check/trust/RSS-query setting: -1 (which the kernel presets)

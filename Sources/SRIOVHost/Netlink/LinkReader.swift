@@ -28,16 +28,16 @@ public final class LinkReader {
     /// RTEXT_FILTER_VF). The kernel asks the driver for every VF under RTNL,
     /// about 1-2 ms per VF, so ask this of a PF, not of every link.
     /// - Throws: `.noSuchLink` when no link has `ifindex`.
-    public func link(ifindex: Int32) throws(NetlinkError) -> LinkInfo {
+    public func link(ifindex: Int32, counters: Bool = false) throws(NetlinkError) -> LinkInfo {
         let op = "RTM_GETLINK"
         let sequence = takeSequence()
         var request = NetlinkRequestWriter(
             type: NetlinkABI.rtmGetLink, flags: NetlinkABI.flagRequest, sequence: sequence)
         request.appendLinkHeader(ifindex: ifindex)
-        // VF stats are skipped: nothing here reads them, some drivers fetch
+        // VF stats only when asked for (a metrics scrape): some drivers fetch
         // them from firmware per VF, and they add 100 bytes per VF.
         request.appendAttribute(
-            type: NetlinkABI.iflaExtMask, NetlinkABI.rtextFilterVF | NetlinkABI.rtextFilterSkipStats)
+            type: NetlinkABI.iflaExtMask, NetlinkABI.rtextFilterVF | (counters ? 0 : NetlinkABI.rtextFilterSkipStats))
 
         let reply = try exchange(request.finish(), sequence: sequence, isDump: false, op: op, ifindex: ifindex)
         guard let payload = reply.links.first else {

@@ -97,6 +97,16 @@ enum NetlinkABI {
     static let iflaVFRate: UInt16 = 6  // struct ifla_vf_rate { u32 vf; u32 min_tx_rate; u32 max_tx_rate; }
     static let iflaVFRSSQueryEnabled: UInt16 = 7  // struct ifla_vf_rss_query_en { u32 vf; u32 setting; }
     static let iflaVFTrust: UInt16 = 9  // struct ifla_vf_trust { u32 vf; u32 setting; }
+    /// A nest of u64 counters (IFLA_VF_STATS_*), left out with RTEXT_FILTER_SKIP_STATS.
+    static let iflaVFStats: UInt16 = 8
+    static let iflaVFStatsRxPackets: UInt16 = 0
+    static let iflaVFStatsTxPackets: UInt16 = 1
+    static let iflaVFStatsRxBytes: UInt16 = 2
+    static let iflaVFStatsTxBytes: UInt16 = 3
+    static let iflaVFStatsBroadcast: UInt16 = 4
+    static let iflaVFStatsMulticast: UInt16 = 5
+    static let iflaVFStatsRxDropped: UInt16 = 7
+    static let iflaVFStatsTxDropped: UInt16 = 8
     static let iflaVFVLANList: UInt16 = 12  // nest of IFLA_VF_VLAN_INFO
     /// struct ifla_vf_vlan_info { u32 vf; u32 vlan; u32 qos; __be16 vlan_proto; }:
     /// 14 meaningful bytes, sizeof 16; vlan_proto alone is big-endian.

@@ -9,9 +9,12 @@ pf=${PFS[0]}
 ip link set dev "$(rig_pf_netdev "$pf")" up
 conf=/etc/sriovd-test/assign.toml
 mkdir -p /etc/sriovd-test
+# drift = "report": the checker must see the drift made below; sriovd
+# (which would put it back at once) only reports it.
 cat >"$conf" <<TOML
 [daemon]
 reconcile_interval_seconds = 0
+drift = "report"
 [[pf]]
 pci = "$pf"
 num_vfs = 4
