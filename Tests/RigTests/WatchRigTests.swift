@@ -31,7 +31,7 @@ struct WatchRigTests {
         #expect(r["active_before"] == "vf", "the guest's bond used the VF")
         #expect(r["state_vm1_lost"] == "degraded" && r["state_vm2_lost"] == "degraded")
         #expect(
-            (Int(r["degraded_after_rmmod_ms"] ?? "") ?? .max) < 3000,
+            (Int(r["degraded_after_rmmod_ms"] ?? "") ?? .max) < 5000,
             "degraded by the time rmmod returns, or just after: \(r["degraded_after_rmmod_ms"] ?? "") ms (rmmod itself \(r["rmmod_ms"] ?? "") ms)")
         #expect(r["reason_vm1"]?.contains("no driver bound") == true, "\(r["reason_vm1"] ?? "")")
         #expect(r["table_shows_degraded"] == "2", "sriovctl assignments shows both degraded")
@@ -99,6 +99,9 @@ struct WatchRigTests {
             #expect(text.contains(#"sriovd_heals_total{result="healed"} 2"#), "\(name)")
             #expect(text.contains(#"sriovd_drift_total{setting="vlan",action="corrected"}"#), "\(name)")
             #expect(text.contains(#"sriovd_events_total{type="pf.lost"} 1"#), "\(name)")
+            // igb has no ndo_get_vf_stats: its zeros are reported as unsupported, not as traffic.
+            #expect(text.contains(#"driver="igb"} 0"#) && text.contains("sriovd_vf_stats_supported{"), "\(name)")
+            #expect(!text.contains("sriovd_vf_rx_bytes{"), "\(name)")
         }
     }
 
