@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Size and memory of sriovd as packaged: the stripped binaries' sizes (from
 # the .deb scripts/package.sh builds), how much of them is Foundation's ICU
-# data, and the idle daemon's resident memory in the SR-IOV test VM with two
+# data, the floor under them (small programs linked the same way), and the
+# idle daemon's resident memory in the SR-IOV test VM with two
 # igb PFs and 14 VFs (7 each), beside a python3 holding a pyroute2 IPRoute
 # (what OpenStack's SR-IOV agent is built on), measured in the same run.
 # A benchmark that prints figures, not a test. See docs/benchmarks.md.
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     --idle) idle="${2:?--idle needs seconds}"; shift 2 ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --update-docs) update=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -70,6 +71,26 @@ for tool in sriovd sriovctl; do
   icu_bytes[$tool]="$(icu "$release/$tool")"
 done
 
+# The floor under those sizes: three small programs linked as the binaries
+# are (-O, static standard library, stripped): the standard library alone;
+# plus FoundationEssentials (JSON and Date, what sriovctl uses); plus
+# Foundation's internationalization (String(format:), Locale: what pulls the
+# ICU data in, as GRDB's Foundation import does for sriovd).
+mkdir -p "$out/floor"
+printf 'print("hi")\n' >"$out/floor/stdlib.swift"
+printf 'import FoundationEssentials\nlet d = try JSONEncoder().encode(["a": Date().timeIntervalSince1970])\nprint(d.count)\n' \
+  >"$out/floor/essentials.swift"
+printf 'import Foundation\nlet d = try JSONEncoder().encode(["a": Date().timeIntervalSince1970])\nprint(d.count, String(format: "%%.1f", 1.5), Locale.current.identifier)\n' \
+  >"$out/floor/foundation.swift"
+declare -A floor_size floor_icu
+for prog in stdlib essentials foundation; do
+  swiftc -O -static-stdlib "$out/floor/$prog.swift" -o "$out/floor/$prog" 2>"$out/floor/$prog.log" \
+    || die "swiftc $prog.swift failed: $(tail -n 3 "$out/floor/$prog.log")"
+  floor_icu[$prog]="$(icu "$out/floor/$prog")"
+  strip --strip-unneeded "$out/floor/$prog"
+  floor_size[$prog]="$(stat -c %s "$out/floor/$prog")"
+done
+
 "$repo/scripts/rig/run.sh" --pfs 2 --timeout 900 --out "$out" \
   "$repo/scripts/bench/footprint-guest.sh" --python "$py" --idle "$idle" || {
   rc=$?; log "the VM run failed (run.sh exit $rc); logs in $out"; exit 3; }
@@ -94,6 +115,9 @@ report="$out/report.md"
   echo "| \`/usr/sbin/sriovd\` | $(mb "${size[sriovd]}") MB | $(mb "${icu_bytes[sriovd]}") MB | < 30 MB |"
   echo "| \`/usr/bin/sriovctl\` | $(mb "${size[sriovctl]}") MB | $(mb "${icu_bytes[sriovctl]}") MB | < 10 MB |"
   echo "| \`.deb\` | $(mb "$(stat -c %s "$deb")") MB (xz) | | |"
+  echo "| floor: \`print(\"hi\")\` | $(mb "${floor_size[stdlib]}") MB | $(mb "${floor_icu[stdlib]}") MB | |"
+  echo "| floor: + FoundationEssentials (\`JSONEncoder\`, \`Date\`) | $(mb "${floor_size[essentials]}") MB | $(mb "${floor_icu[essentials]}") MB | |"
+  echo "| floor: + Foundation (\`String(format:)\`, \`Locale\`) | $(mb "${floor_size[foundation]}") MB | $(mb "${floor_icu[foundation]}") MB | |"
   echo
   echo "| resident memory, idle | VmRSS | of which file-backed | anonymous | PSS | threads |"
   echo "|---|---|---|---|---|---|"
