@@ -47,9 +47,10 @@ mkdir -p /run/sriovd /var/lib/sriovd-footprint
 sriovd=$!
 ctl() { "$pkg/usr/bin/sriovctl" --socket "$sock" "$@"; }
 rig_wait_for "ctl health >/dev/null 2>&1" 120 || rig_die "sriovd did not come up"
-rig_wait_for "[ \"\$(ctl vfs --json | '$python' -c 'import json,sys; print(len(json.load(sys.stdin)))')\" = 14 ]" 180 \
-  || rig_die "sriovd did not reach 14 VFs"
-r vfs "$(ctl vfs --json | "$python" -c 'import json,sys; print(len(json.load(sys.stdin)))')"
+# vf_count: how many VFs sriovd lists (GET /v1/vfs answers {"vfs": [...]}).
+vf_count() { ctl --json vfs | "$python" -c 'import json,sys; print(len(json.load(sys.stdin)["vfs"]))'; }
+rig_wait_for '[ "$(vf_count 2>/dev/null)" = 14 ]' 180 || rig_die "sriovd did not reach 14 VFs (it lists: $(vf_count 2>&1))"
+r vfs "$(vf_count)"
 r numvfs "$(for pf in "${PFS[@]}"; do cat "/sys/bus/pci/devices/$pf/sriov_numvfs"; done | paste -sd+)"
 # Idle: no requests for a while (one periodic reconcile pass included).
 sleep "$idle"
@@ -85,4 +86,5 @@ kill "$bare" 2>/dev/null || true
 
 kill -TERM "$sriovd"
 wait "$sriovd" 2>/dev/null || true
+r kernel "$(uname -r)"
 r done yes

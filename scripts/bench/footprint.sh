@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Size and memory of sriovd as packaged: the stripped binaries' sizes (from
 # the .deb scripts/package.sh builds), how much of them is Foundation's ICU
-# data, and the idle daemon's resident memory in the SR-IOV test VM with two
+# data, the floor under them (small programs linked the same way), and the
+# idle daemon's resident memory in the SR-IOV test VM with two
 # igb PFs and 14 VFs (7 each), beside a python3 holding a pyroute2 IPRoute
 # (what OpenStack's SR-IOV agent is built on), measured in the same run.
 # A benchmark that prints figures, not a test. See docs/benchmarks.md.
@@ -13,7 +14,8 @@
 #   --python PY     python3 with pyroute2 (default: python3 on PATH, then
 #                   /usr/bin/python3, the first that imports pyroute2)
 #   --idle SECONDS  how long sriovd idles before it is measured (default 30)
-#   --out DIR       results folder (default: a new /tmp/footprint.XXXXXX, kept)
+#   --out DIR       results folder (default: a new /tmp/footprint.XXXXXX, kept);
+#                   one with a finished VM run is reported again without a new one
 #   --update-docs   also replace the figures section of docs/benchmarks.md
 #
 # Exit status: 0 measured; 2 bad usage or a missing prerequisite; 3 the VM failed.
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
     --idle) idle="${2:?--idle needs seconds}"; shift 2 ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --update-docs) update=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -70,22 +72,48 @@ for tool in sriovd sriovctl; do
   icu_bytes[$tool]="$(icu "$release/$tool")"
 done
 
-"$repo/scripts/rig/run.sh" --pfs 2 --timeout 900 --out "$out" \
-  "$repo/scripts/bench/footprint-guest.sh" --python "$py" --idle "$idle" || {
-  rc=$?; log "the VM run failed (run.sh exit $rc); logs in $out"; exit 3; }
+# The floor under those sizes: three small programs linked as the binaries
+# are (-O, static standard library, stripped): the standard library alone;
+# plus FoundationEssentials (JSON and Date, what sriovctl uses); plus
+# Foundation's internationalization (String(format:), Locale: what pulls the
+# ICU data in, as GRDB's Foundation import does for sriovd).
+mkdir -p "$out/floor"
+printf 'print("hi")\n' >"$out/floor/stdlib.swift"
+printf 'import FoundationEssentials\nlet d = try JSONEncoder().encode(["a": Date().timeIntervalSince1970])\nprint(d.count)\n' \
+  >"$out/floor/essentials.swift"
+printf 'import Foundation\nlet d = try JSONEncoder().encode(["a": Date().timeIntervalSince1970])\nprint(d.count, String(format: "%%.1f", 1.5), Locale.current.identifier)\n' \
+  >"$out/floor/foundation.swift"
+declare -A floor_size floor_icu
+for prog in stdlib essentials foundation; do
+  swiftc -O -static-stdlib "$out/floor/$prog.swift" -o "$out/floor/$prog" 2>"$out/floor/$prog.log" \
+    || die "swiftc $prog.swift failed: $(tail -n 3 "$out/floor/$prog.log")"
+  floor_icu[$prog]="$(icu "$out/floor/$prog")"
+  strip --strip-unneeded "$out/floor/$prog"
+  floor_size[$prog]="$(stat -c %s "$out/floor/$prog")"
+done
+
+# A folder that already holds a finished VM run is reported again, not rerun.
+if ! grep -qx 'done=yes' "$out/footprint.txt" 2>/dev/null; then
+  "$repo/scripts/rig/run.sh" --pfs 2 --timeout 900 --out "$out" \
+    "$repo/scripts/bench/footprint-guest.sh" --python "$py" --idle "$idle" || {
+    rc=$?; log "the VM run failed (run.sh exit $rc); logs in $out"; exit 3; }
+fi
 declare -A f
 while IFS='=' read -r k v; do f[$k]="$v"; done <"$out/footprint.txt"
 [ "${f[done]:-}" = yes ] || { log "the guest did not finish; see $out/scenario.log"; exit 3; }
 
 kb_mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1000000 }'; }
-foundation="$(cd "$repo" && git grep -l '^import Foundation$' -- Sources | sed 's#^Sources/##; s#/.*##' | sort | uniq -c | awk '{printf "%s%s (%d files)", sep, $2, $1; sep=", "}')"
+# Files that import Foundation itself, not as the fallback of
+# `#if canImport(FoundationEssentials)`.
+foundation="$(cd "$repo" && git grep -l '^import Foundation$' -- Sources | xargs grep -L 'canImport(FoundationEssentials)' \
+  | sed 's#^Sources/##; s#/.*##' | sort | uniq -c | awk '{printf "%s%s (%d file%s)", sep, $2, $1, $1 == 1 ? "" : "s"; sep=", "}')"
 report="$out/report.md"
 {
-  echo "## Size and memory: sriovd $(dpkg-deb -f "$deb" Version), $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "### Size and memory: sriovd $(dpkg-deb -f "$deb" Version), $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
   echo "\`scripts/bench/footprint.sh\`: the binaries of \`$(basename "$deb")\` (release build,"
   echo "static Swift standard library, stripped); sriovd idle for ${idle} s in the SR-IOV test VM"
-  echo "(kernel $(uname -r), TCG) managing two igb PFs with ${f[numvfs]} = ${f[vfs]} VFs; in the same run"
+  echo "(kernel ${f[kernel]:-unknown}, TCG) managing two igb PFs with ${f[numvfs]} = ${f[vfs]} VFs; in the same run"
   echo "python3 ${f[python_version]} holding a pyroute2 ${f[pyroute2_version]} \`IPRoute\` after one \`get_links()\`."
   echo "MB = 10^6 bytes."
   echo
@@ -94,6 +122,9 @@ report="$out/report.md"
   echo "| \`/usr/sbin/sriovd\` | $(mb "${size[sriovd]}") MB | $(mb "${icu_bytes[sriovd]}") MB | < 30 MB |"
   echo "| \`/usr/bin/sriovctl\` | $(mb "${size[sriovctl]}") MB | $(mb "${icu_bytes[sriovctl]}") MB | < 10 MB |"
   echo "| \`.deb\` | $(mb "$(stat -c %s "$deb")") MB (xz) | | |"
+  echo "| floor: \`print(\"hi\")\` | $(mb "${floor_size[stdlib]}") MB | $(mb "${floor_icu[stdlib]}") MB | |"
+  echo "| floor: + FoundationEssentials (\`JSONEncoder\`, \`Date\`) | $(mb "${floor_size[essentials]}") MB | $(mb "${floor_icu[essentials]}") MB | |"
+  echo "| floor: + Foundation (\`String(format:)\`, \`Locale\`) | $(mb "${floor_size[foundation]}") MB | $(mb "${floor_icu[foundation]}") MB | |"
   echo
   echo "| resident memory, idle | VmRSS | of which file-backed | anonymous | PSS | threads |"
   echo "|---|---|---|---|---|---|"

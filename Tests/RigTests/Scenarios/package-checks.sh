@@ -11,6 +11,8 @@ pf=${PFS[0]}
 SOCK=/run/sriovd/sriovd.sock
 out="$RIG_OUT/package-results.txt"
 r() { echo "$1=$2" >>"$out"; }
+# step NAME: where the checks are, with the seconds since they started, in checks.log.
+step() { echo "== ${SECONDS}s: $*" >>"$RIG_OUT/checks.log"; }
 # ok COMMAND...: "ok", or "failed N" with its output in checks.log.
 ok() { local rc=0; "$@" >>"$RIG_OUT/checks.log" 2>&1 || rc=$?; [ "$rc" = 0 ] && echo ok || echo "failed $rc"; }
 # as USER COMMAND...: exit status of COMMAND run as USER, its output to $RIG_OUT/as-USER.log.
@@ -21,6 +23,7 @@ conf=/etc/sriovd/sriovd.toml
 export PAGER=cat MANPAGER=cat
 
 # Install: groups, folders, units known to systemd; nothing enabled or started.
+step install
 r install "$(ok dpkg -i "$DEB1")"
 r version "$(dpkg-query -W -f '${Version} ${Status}' sriovd)"
 r groups "$(getent group sriovd >/dev/null && getent group sriovd-ro >/dev/null && echo yes || echo no)"
@@ -34,6 +37,7 @@ r conffile_check "$(ok /usr/sbin/sriovd check-config "$conf")"
 r binary_version "$(/usr/sbin/sriovd --version)"
 
 # Man pages and completions, from the installed files.
+step man pages and completions
 r man_sriovctl "$(man -w sriovctl 2>&1)"
 r man_sriovd "$(man 8 sriovd 2>/dev/null | grep -c 'check-config')"
 r man_sriovctl_text "$(man 8 sriovctl 2>/dev/null | grep -c 'assign')"
@@ -44,6 +48,7 @@ r completion_bash "$(bash -c '. /usr/share/bash-completion/completions/sriovctl
 r completion_zsh "$(grep -c '^#compdef sriovctl' /usr/share/zsh/vendor-completions/_sriovctl)"
 
 # The operator's edits: a reader group, a PF with two VFs in a pool.
+step configuration and users
 sed -i 's/^#reader_group = ""/reader_group = "sriovd-ro"/' "$conf"
 cat >>"$conf" <<TOML
 
@@ -55,10 +60,12 @@ num_vfs = 2
 TOML
 r conffile_edited_check "$(ok /usr/sbin/sriovd check-config "$conf")"
 edited="$(md5sum <"$conf")"
-useradd --system --no-create-home --shell /usr/sbin/nologin --groups sriovd-ro sriovd-reader
-useradd --system --no-create-home --shell /usr/sbin/nologin sriovd-stranger
+r users "$(ok useradd --system --no-create-home --shell /usr/sbin/nologin --groups sriovd-ro sriovd-reader) $(
+  ok useradd --system --no-create-home --shell /usr/sbin/nologin sriovd-stranger)"
+r reader_groups "$(id -nG sriovd-reader 2>&1)"
 
 # Enable: the socket listens; the first request (the reader's) starts sriovd.
+step enable
 r enable "$(ok systemctl enable --now sriovd.socket)"
 r active_after_enable "$(active)"
 r reader_health "$(as sriovd-reader sriovctl health)"
@@ -67,7 +74,7 @@ rig_wait_for "[ \"\$(cat /sys/bus/pci/devices/$pf/sriov_numvfs)\" = 2 ]" 120 >>"
 vf0=$(rig_vf_pci "$pf" 0)
 vf1=$(rig_vf_pci "$pf" 1)
 r reader_vfs "$(as sriovd-reader sriovctl vfs)"
-r reader_vfs_listed "$(grep -c -e "$vf0" -e "$vf1" "$RIG_OUT/as-sriovd-reader.log")"
+r reader_vfs_listed "$( [ -n "$vf0" ] && [ -n "$vf1" ] && grep -c -F -e "$vf0" -e "$vf1" "$RIG_OUT/as-sriovd-reader.log" || echo "no VFs")"
 r reader_change "$(as sriovd-reader sriovctl vf set "$vf0" --trust on)"
 r reader_change_trust "$(ip -d -j link show dev "$(rig_pf_netdev "$pf")" | python3 -c 'import json,sys; print([v for v in json.load(sys.stdin)[0]["vfinfo_list"] if v["vf"]==0][0].get("trust"))')"
 r stranger_health "$(as sriovd-stranger sriovctl health)"
@@ -80,6 +87,7 @@ pid1="$(mainpid)"
 
 # Upgrade to the second build: the edited configuration, the state and its
 # assignment stay; a running sriovd is restarted on the new files.
+step upgrade
 r upgrade "$(ok dpkg -i "$DEB2")"
 r upgraded_version "$(dpkg-query -W -f '${Version} ${Status}' sriovd)"
 r conffile_kept "$( [ "$(md5sum <"$conf")" = "$edited" ] && echo yes || echo no)"
@@ -92,6 +100,7 @@ r reader_after_upgrade "$(as sriovd-reader sriovctl vfs)"
 r release "$(ok sriovctl release vm-pkg net0)"
 
 # Remove: stopped, files gone but the configuration and the state.
+step remove
 r remove "$(ok dpkg -r sriovd)"
 r removed_status "$(dpkg-query -W -f '${Status}' sriovd 2>&1)"
 r active_after_remove "$(active)"
@@ -101,14 +110,16 @@ r remove_keeps "$( [ -f "$conf" ] && [ -s /var/lib/sriovd/state.db ] && echo con
 # Purge: nothing of sriovd's is left. Every file the VM wrote is in its
 # overlays' upper layers (or tmpfs /run): none may be named for sriovd. The
 # groups stay (postrm says why); the test users are this scenario's own.
+step purge
 r purge "$(ok dpkg -P sriovd)"
 r purged_status "$(dpkg-query -W -f '${Status}' sriovd 2>/dev/null || echo not-installed)"
 r purged_paths "$(ls -d /etc/sriovd /var/lib/sriovd /run/sriovd /etc/systemd/system/sockets.target.wants/sriovd.socket 2>/dev/null | wc -l)"
 systemctl daemon-reload
-r purged_units "$(systemctl list-unit-files 'sriovd*' --no-legend | wc -l)"
+r purged_units "$(systemctl list-unit-files 'sriovd.*' --no-legend | wc -l)"
 leftovers="$(while read -r upper; do
   find "$upper" \( -path "$upper/sriovd-pkg-units" -o -path "$upper/sriovd-pkg-uppers" \) -prune -o -name '*sriovd*' -print
 done </run/sriovd-pkg-uppers 2>/dev/null | grep -v '^/run/systemd/' | sort | tr '\n' ' ')"
 r leftovers "${leftovers:-none}"
 journalctl -u sriovd.service --no-pager -o short-monotonic >"$RIG_OUT/sriovd-journal.txt" 2>&1 || true
+step done
 r done yes

@@ -33,6 +33,13 @@ done
 findmnt -n -o OPTIONS -t overlay | tr ',' '\n' | sed -n 's/^upperdir=//p' >/run/sriovd-pkg-uppers
 echo /run >>/run/sriovd-pkg-uppers
 
+# virtme-ng's init bind-mounts a generated /etc/shadow over the real one (for
+# logins). useradd replaces /etc/shadow by rename(2), which a mount point
+# refuses (EBUSY): it then stops after writing /etc/passwd and before
+# /etc/group, leaving a user without its groups. The overlay's own file is
+# what a host has.
+if mountpoint -q /etc/shadow; then umount /etc/shadow; fi
+
 # man-db reindexes after each dpkg run when this file exists: minutes over
 # 9p under TCG, and `man` finds pages without the index.
 rm -f /var/lib/man-db/auto-update

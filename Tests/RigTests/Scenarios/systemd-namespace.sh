@@ -9,7 +9,8 @@
 # check unit writes KEY=value lines to RESULTS, `done=...` last. Then the
 # whole namespace goes (its PID 1 killed from outside, which kills everything
 # in it). Appends manager_alive=yes|no to RESULTS; the manager's own log is
-# $RIG_OUT/systemd.log.
+# $RIG_OUT/systemd.log; if the checks did not finish, $RIG_OUT/unfinished.txt
+# has the manager's jobs and the processes then running.
 run_systemd_namespace() {
   local units="$1" target="$2" results="$3" namespace
   # This machine's own tmpfiles.d setup walks the whole shared file system
@@ -29,6 +30,12 @@ run_systemd_namespace() {
     sleep 1
   done
   echo "manager_alive=$(kill -0 "$namespace" 2>/dev/null && echo yes || echo no)" >>"$results"
+  if ! grep -q '^done=' "$results" 2>/dev/null; then
+    # Not finished: what the manager was waiting for (its private socket is
+    # on the shared /run) and what ran, for the test's failure message.
+    rig_log "the checks did not finish; jobs and processes in $RIG_OUT/unfinished.txt"
+    { systemctl list-jobs --no-pager; ps -eo pid,ppid,etimes,stat,args; } >"$RIG_OUT/unfinished.txt" 2>&1 || true
+  fi
   pkill -KILL -P "$namespace" 2>/dev/null || true
   wait "$namespace" 2>/dev/null || true
   rig_log "systemd ended"
