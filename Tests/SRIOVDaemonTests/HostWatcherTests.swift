@@ -172,7 +172,9 @@ struct HostWatcherTests {
             host.state.withLock { $0.failingNumVFs = [Self.pf] }
             host.loadDriver(pf: Self.pf)
             kernel.device("bind", Self.pf, driver: "igb")
-            try await eventually("failed") { try state("vm1") == .failed && state("vm2") == .failed }
+            try await eventually("failed") {
+                try state("vm1") == .failed && state("vm2") == .failed && log.of("assignment.failed").count == 2
+            }
         }
         let failed = try #require(try store.assignment(NICKey(vm: "vm1", nic: "net0")))
         #expect(failed.reason?.contains("gave up after 2 attempts") == true, "\(failed.reason ?? "")")
@@ -213,6 +215,7 @@ struct HostWatcherTests {
             kernel.link(Self.pf)
             try await eventually("corrected") {
                 settings(b.vfIndex)?.vlan == (try VLANID(200)) && settings(b.vfIndex)?.trust == false
+                    && log.of("vf.drift").count == 2
             }
         }
         let drifts = log.of("vf.drift").compactMap { event -> VFDrift? in
@@ -232,7 +235,7 @@ struct HostWatcherTests {
         try await watching {
             host.state.withLock { $0.pfs[Self.pf]?.vfs[a.vfIndex]?.settings.trust = true }
             kernel.link(Self.pf)
-            try await eventually("corrected") { settings(a.vfIndex)?.trust == false }
+            try await eventually("corrected") { settings(a.vfIndex)?.trust == false && log.of("vf.drift").count == 1 }
         }
         #expect(log.of("vf.drift").count == 1)
     }
@@ -260,7 +263,9 @@ struct HostWatcherTests {
         let (_, b) = try await assignTwo()
         try await watching(interval: .milliseconds(30), events: false) {
             host.state.withLock { $0.pfs[Self.pf]?.vfs[b.vfIndex]?.settings.vlan = try! VLANID(9) }
-            try await eventually("corrected by the timer") { settings(b.vfIndex)?.vlan == (try VLANID(200)) }
+            try await eventually("corrected by the timer") {
+                settings(b.vfIndex)?.vlan == (try VLANID(200)) && !log.of("vf.drift").isEmpty
+            }
         }
         if case .vfDrift(let d) = log.of("vf.drift").first?.change { #expect(d.trigger == "timer") }
     }
