@@ -52,6 +52,8 @@ import Testing
             max_request_bytes = 1_048_576
             reconcile_interval_seconds = 0
             numvfs_timeout_seconds = 300
+            release_action = "scrub"
+            drift = "report"
             """, fileName: "x")
         let d = c.daemon
         #expect(d.socket == "/run/other/api.sock")
@@ -64,6 +66,9 @@ import Testing
         #expect(d.maxRequestBytes == 1_048_576)
         #expect(d.reconcileInterval == .zero)
         #expect(d.numVFsTimeout == .seconds(300))
+        #expect(d.releaseAction == .scrub)
+        #expect(d.drift == .report)
+        #expect(SRIOVConfiguration.defaults.daemon.drift == .correct)
     }
 
     @Test func readsPFsPoolsAndVFsIntoDomainValues() throws {
@@ -229,6 +234,11 @@ import Testing
         expectErrors(
             "[daemon]\nrelease_action = \"wipe\"\n",
             [(2, "daemon.release_action", #""wipe" is not a release action; use restore or scrub"#)])
+        expectErrors(
+            "[daemon]\ndrift = \"fix\"\n", [(2, "daemon.drift", #""fix" is not a drift action; use correct or report"#)])
+        expectErrors(
+            "[daemon]\nlog_target = \"syslog\"\n",
+            [(2, "daemon.log_target", #""syslog" is not a log target; use auto, journal or stderr"#)])
         expectErrors(
             "[[pf]]\npci = \"0000:01:00.0\"\n[[pf.pool]]\nname = \"a\"\nlabels = { rack = 7 }\n",
             [(5, "pf[0].pool[0].labels.rack", "expected a string, found integer 7")])

@@ -110,15 +110,7 @@ struct ConfigurationDecoder {
                         + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
             }
         }
-        if let target = t.string("log_target") {
-            if let v = SRIOVConfiguration.LogTarget(rawValue: target.value) {
-                d.logTarget = v
-            } else {
-                t.report(
-                    "log_target", at: target.position,
-                    "\(TOMLValue.quoted(target.value)) is not a log target; use auto, journal or stderr")
-            }
-        }
+        if let target: SRIOVConfiguration.LogTarget = t.choice("log_target", "log target") { d.logTarget = target }
         if let bytes = t.integer("max_request_bytes", in: 1024...16_777_216, meaning: "bytes") {
             d.maxRequestBytes = bytes.value
         }
@@ -128,24 +120,10 @@ struct ConfigurationDecoder {
         if let s = t.integer("numvfs_timeout_seconds", in: 1...3600, meaning: "seconds") {
             d.numVFsTimeout = .seconds(s.value)
         }
-        if let action = t.string("release_action") {
-            if let v = SRIOVConfiguration.ReleaseAction(rawValue: action.value) {
-                d.releaseAction = v
-            } else {
-                t.report(
-                    "release_action", at: action.position,
-                    "\(TOMLValue.quoted(action.value)) is not a release action; use restore or scrub")
-            }
+        if let action: SRIOVConfiguration.ReleaseAction = t.choice("release_action", "release action") {
+            d.releaseAction = action
         }
-        if let drift = t.string("drift") {
-            if let v = SRIOVConfiguration.DriftAction(rawValue: drift.value) {
-                d.drift = v
-            } else {
-                t.report(
-                    "drift", at: drift.position,
-                    "\(TOMLValue.quoted(drift.value)) is not a drift action; use correct or report")
-            }
-        }
+        if let drift: SRIOVConfiguration.DriftAction = t.choice("drift", "drift action") { d.drift = drift }
         return d
     }
 

@@ -123,6 +123,17 @@ struct ConfigurationTable {
         return Located(value: s, position: v.position, key: key(name))
     }
 
+    /// A string that must name one of `T`'s cases; anything else is
+    /// reported as "is not a WHAT; use a, b or c" and gives nil.
+    func choice<T: RawRepresentable & CaseIterable>(_ name: String, _ what: String) -> T? where T.RawValue == String {
+        guard let text = string(name) else { return nil }
+        if let value = T(rawValue: text.value) { return value }
+        let names = T.allCases.map(\.rawValue)
+        let list = names.count > 1 ? names.dropLast().joined(separator: ", ") + " or " + names.last! : names.joined()
+        report(name, at: text.position, "\(TOMLValue.quoted(text.value)) is not a \(what); use \(list)")
+        return nil
+    }
+
     func boolean(_ name: String) -> Located<Bool>? {
         guard let v = table[name] else { return nil }
         guard let b = v.boolean else {
