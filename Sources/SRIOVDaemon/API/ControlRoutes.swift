@@ -74,11 +74,9 @@ struct ControlRoutes<Context: RequestContext> {
         let vf = await controller.describe(location, settings: report.settings)
         let body = VFChangeResponse(vf: vf, results: report.results.map(SettingResult.init))
         if report.failed {
-            let failed = report.results.filter { $0.outcome == .failed }
-                .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; ")
             return APIResponse.problem(
                 Problem(title: "VF settings not applied", status: 500,
-                        detail: "VF \(location.index) of \(location.pf): \(failed); settings applied by this request were undone"),
+                        detail: "VF \(location.index) of \(location.pf): \(report.failures); settings applied by this request were undone"),
                 results: report.results)
         }
         var response = try APIResponse.json(body)
@@ -92,8 +90,7 @@ struct ControlRoutes<Context: RequestContext> {
     }
 
     static func milliseconds(_ d: Duration) -> String {
-        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-        return String((ms * 1000).rounded() / 1000)
+        String((d.milliseconds * 1000).rounded() / 1000)
     }
 }
 

@@ -119,9 +119,7 @@ public final class AssignmentService: Sendable {
             let boundBefore = await controller.driver(of: reserved.vf)
             let report = try await controller.configure(vf: reserved.vf, request.config)
             if report.failed {
-                let failed = report.results.filter { $0.outcome == .failed }
-                    .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; ")
-                throw ControllerError.hostFailure("programming \(reserved.vf) for \(key) failed: \(failed)")
+                throw ControllerError.hostFailure("programming \(reserved.vf) for \(key) failed: \(report.failures)")
             }
             try journal(key, "programmed")
             // Trust and spoof check as the VF has them now, when not asked
@@ -303,8 +301,7 @@ public final class AssignmentService: Sendable {
         let toApply = merged.keeping(VFSettingGroup.groups(in: change))
         let report = try await controller.configure(vf: assignment.vf, toApply)
         if report.failed {
-            throw .hostFailure("changing \(key): " + report.results.filter { $0.outcome == .failed }
-                .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
+            throw .hostFailure("changing \(key): " + report.failures)
         }
         var request = try loadRequest(key)
         request?.config = merged
@@ -377,8 +374,7 @@ public final class AssignmentService: Sendable {
         let scrub = configuration().daemon.releaseAction == .scrub
         let report = scrub ? try await controller.scrub(vf: a.vf, releasing: true) : try await controller.restore(vf: a.vf)
         if report.failed {
-            throw .hostFailure("\(scrub ? "scrubbing" : "restoring") \(a.vf) after \(a.key): " + report.results.filter { $0.outcome == .failed }
-                .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
+            throw .hostFailure("\(scrub ? "scrubbing" : "restoring") \(a.vf) after \(a.key): " + report.failures)
         }
         try journal(a.key, "restored")
         CrashPoint.hit("release.restored")
@@ -498,8 +494,7 @@ public final class AssignmentService: Sendable {
         func timed(_ name: String, _ body: () async throws(ControllerError) -> Void) async throws(ControllerError) {
             let start = ContinuousClock.now
             try await body()
-            let d = ContinuousClock.now - start
-            steps.append((name, Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15))
+            steps.append((name, (ContinuousClock.now - start).milliseconds))
         }
         return try await busy(vm: a.vm) { () throws(ControllerError) in
             try await OperationContext.attributing(vm: a.vm, nic: a.nic) { () throws(ControllerError) in
@@ -512,8 +507,7 @@ public final class AssignmentService: Sendable {
                     let expected = (try? store.expectedSettings(a.key)).flatMap { $0 } ?? a.config
                     let report = try await controller.configure(vf: a.vf, expected)
                     if report.failed {
-                        throw .hostFailure("programming \(a.vf): " + report.results.filter { $0.outcome == .failed }
-                            .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
+                        throw .hostFailure("programming \(a.vf): " + report.failures)
                     }
                     programmed = report
                 }

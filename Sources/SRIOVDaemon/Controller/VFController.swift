@@ -74,6 +74,11 @@ public final class VFController: Sendable {
         /// The whole operation, as `sriovd_operation_duration_seconds` recorded it.
         public var duration: Duration = .zero
         public var failed: Bool { results.contains { $0.outcome == .failed } }
+        /// The failed settings and why: `vlan: Invalid argument; trust: ...`.
+        public var failures: String {
+            results.filter { $0.outcome == .failed }.map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }
+                .joined(separator: "; ")
+        }
     }
 
     // MARK: VF settings
@@ -370,7 +375,7 @@ public final class VFController: Sendable {
 
     /// Whether `pf` is an SR-IOV PF of this host.
     public func isSRIOVPF(_ pf: PCIAddress) async -> Bool {
-        await host.totalVFs(pf: pf) != nil
+        await totalVFs(pf: pf) != nil
     }
 
     /// The VFs `pf` has now, index → address.
@@ -401,6 +406,11 @@ public final class VFController: Sendable {
     /// Every VF's settings on `pf`, from one read of the PF's link.
     public func vfSettings(pf: PCIAddress) async throws(ControllerError) -> [Int: VFSettings] {
         do { return try await host.vfSettings(pf: pf) } catch { throw .hostFailure("reading the VFs of \(pf): \(error)") }
+    }
+
+    /// The PF's `sriov_totalvfs` (nil: not an SR-IOV PF).
+    public func totalVFs(pf: PCIAddress) async -> Int? {
+        await host.totalVFs(pf: pf)
     }
 
     /// The PF's VF count now (nil: not an SR-IOV PF).

@@ -136,3 +136,10 @@ public final class OperationTiming: Sendable {
         return try await body()
     }
 }
+
+extension Duration {
+    /// In milliseconds, with the fraction (timelines, heal reports, Server-Timing).
+    var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+    }
+}

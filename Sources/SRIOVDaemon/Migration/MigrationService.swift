@@ -248,7 +248,7 @@ public final class MigrationService: Sendable {
         }
         try await run.step(a.nic, "clear-mac") { () throws(ControllerError) in
             let report = try await self.controller.clearMAC(vf: a.vf)
-            if report.failed { throw .hostFailure(Self.failures(report)) }
+            if report.failed { throw .hostFailure(report.failures) }
             return ("PF \(a.pf) vf \(a.vfIndex) mac 00:00:00:00:00:00", nil)
         }
         CrashPoint.hit("migration.prepare.clear-mac")
@@ -275,7 +275,7 @@ public final class MigrationService: Sendable {
         var assignment = try await run.step(nic.nic, "reassign", operation: operation) { () throws(ControllerError) -> ((String?, String?), Assignment) in
             if let a = try self.assignment(vm, nic.nic), a.state == .assigned {
                 let report = try await self.controller.configure(vf: a.vf, Self.restoring(a.config))
-                if report.failed { throw .hostFailure(Self.failures(report)) }
+                if report.failed { throw .hostFailure(report.failures) }
                 return ((nil, "still assigned VF \(a.vf); settings re-applied"), a)
             }
             let preferred = context?.vf.flatMap { try? PCIAddress.parse($0, field: "vf") }
@@ -516,11 +516,6 @@ public final class MigrationService: Sendable {
         default: return (nil, "no VF link-state lever: \(result.detail ?? result.outcome.rawValue)")
         }
     }
-
-    static func failures(_ report: VFController.VFReport) -> String {
-        report.results.filter { $0.outcome == .failed }.map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }
-            .joined(separator: "; ")
-    }
 }
 
 /// A step that failed: which NIC, which step, why.
@@ -565,7 +560,7 @@ final class Run: Sendable {
         let clock = ContinuousClock()
         let begin = clock.now
         var step = MigrationStep(
-            operation: op, nic: nic, step: name, startedAt: Date(), offsetMs: Self.ms(begin - started), result: "running")
+            operation: op, nic: nic, step: name, startedAt: Date(), offsetMs: (begin - started).milliseconds, result: "running")
         let rowID: Int64
         do { rowID = try service.store.beginStep(migration: id, step) } catch {
             throw StepFailure(nic: nic, step: name, error: .hostFailure("journaling step \(name): \(error)"))
@@ -573,7 +568,7 @@ final class Run: Sendable {
         let subject = EventSubject(vm: vm, nic: nic)
         do {
             let ((lever, detail), value) = try await body()
-            step.durationMs = Self.ms(clock.now - begin)
+            step.durationMs = (clock.now - begin).milliseconds
             step.result = lever == nil && detail?.hasPrefix("no ") == true ? "skipped" : "ok"
             step.lever = lever
             step.detail = detail
@@ -581,16 +576,12 @@ final class Run: Sendable {
             service.events.publish(.migrationStep(step), subject)
             return value
         } catch {
-            step.durationMs = Self.ms(clock.now - begin)
+            step.durationMs = (clock.now - begin).milliseconds
             step.result = "failed"
             step.detail = error.description
             try? service.store.finishStep(rowID, durationMs: step.durationMs ?? 0, result: "failed", lever: nil, detail: error.description)
             service.events.publish(.migrationStep(step), subject)
             throw StepFailure(nic: nic, step: name, error: error)
         }
-    }
-
-    static func ms(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 }

@@ -245,7 +245,7 @@ public final class HostWatcher: Service, Sendable {
             return lost
         }
         if wasLost {
-            let total = (try? await inventory.physicalFunction(pf))??.pf.totalVFs ?? 0
+            let total = await controller.totalVFs(pf: pf) ?? 0
             events.publish(
                 .pfBack(PFSeen(driver: presence.driver, netdev: presence.netdev, numVFs: current, totalVFs: total)),
                 EventSubject(pf: pf))
@@ -272,46 +272,50 @@ public final class HostWatcher: Service, Sendable {
 
     private var driftAction: SRIOVConfiguration.DriftAction { configuration().daemon.drift }
 
-    /// Compares each assigned VF of `pf` with its record (one read of the
-    /// PF's link for all of them), then, on a kernel event, the declared
-    /// VFs with the configuration (the reconcile timer covers those otherwise).
+    /// Compares each assigned VF of `pf` with its record, then, on a
+    /// kernel event, the declared VFs with the configuration (the reconcile
+    /// timer covers those otherwise). One read of the PF serves both: the
+    /// inventory's when declared VFs are compared, else its VFs' settings.
     func checkDrift(_ pf: PCIAddress, assigned: [Assignment], trigger: String) async {
-        if !assigned.isEmpty {
-            let settings: [Int: VFSettings]
-            do { settings = try await controller.vfSettings(pf: pf) } catch {
-                logger.warning("cannot read the PF's VFs", metadata: ["op": "watch", "pf": "\(pf)", "error": "\(error)"])
-                return
+        let configuration = configuration()
+        let declared = trigger == "event" && (reconciling?.isSettled ?? true) && !configuration.pfs.isEmpty
+        guard declared || !assigned.isEmpty else { return }
+        var detail: PhysicalFunctionDetail?
+        let settings: [Int: VFSettings]
+        do {
+            if declared, let read = try await inventory.physicalFunction(pf) {
+                detail = read
+                settings = Dictionary(read.vfs.map { ($0.index, $0.settings) }) { a, _ in a }
+            } else {
+                settings = try await controller.vfSettings(pf: pf)
             }
-            for a in assigned where !assignments.isBusy(vm: a.vm) {
-                guard let reported = settings[a.vfIndex] else { continue }
-                let expected = assignments.expectedSettings(a)
-                let differences = DriftComparison.differences(expected: expected, reported: reported)
-                await handle(
-                    differences, vf: a.vf, subject: EventSubject(a), source: .assignment, trigger: trigger
-                ) { () throws(ControllerError) in
-                    // Under the VM's busy mark, and only if the record did not change meanwhile.
-                    try await self.assignments.busy(vm: a.vm) { () throws(ControllerError) in
-                        guard let now = try? self.assignments.store.assignment(a.key), now.state == .assigned,
-                            now.config == a.config
-                        else { return }
-                        let report = try await OperationContext.attributing(vm: a.vm, nic: a.nic) { () throws(ControllerError) in
-                            try await self.controller.configure(vf: a.vf, expected.keeping(differences.map(\.group)))
-                        }
-                        if report.failed {
-                            throw .hostFailure(report.results.filter { $0.outcome == .failed }
-                                .map { "\($0.setting.rawValue): \($0.detail ?? "failed")" }.joined(separator: "; "))
-                        }
+        } catch {
+            logger.warning("cannot read the PF's VFs", metadata: ["op": "watch", "pf": "\(pf)", "error": "\(error)"])
+            return
+        }
+        for a in assigned where !assignments.isBusy(vm: a.vm) {
+            guard let reported = settings[a.vfIndex] else { continue }
+            let expected = assignments.expectedSettings(a)
+            let differences = DriftComparison.differences(expected: expected, reported: reported)
+            await handle(differences, vf: a.vf, subject: EventSubject(a), source: .assignment, trigger: trigger) {
+                () throws(ControllerError) in
+                // Under the VM's busy mark, and only if the record did not change meanwhile.
+                try await self.assignments.busy(vm: a.vm) { () throws(ControllerError) in
+                    guard let now = try? self.assignments.store.assignment(a.key), now.state == .assigned,
+                        now.config == a.config
+                    else { return }
+                    let report = try await OperationContext.attributing(vm: a.vm, nic: a.nic) { () throws(ControllerError) in
+                        try await self.controller.configure(vf: a.vf, expected.keeping(differences.map(\.group)))
                     }
+                    if report.failed { throw .hostFailure(report.failures) }
                 }
             }
         }
-        if trigger == "event", reconciling?.isSettled ?? true { await checkDeclared(pf, trigger: trigger) }
+        if let detail { await checkDeclared(detail, configuration, trigger: trigger) }
     }
 
-    /// The declared VFs of `pf` (not in use) against the configuration.
-    func checkDeclared(_ pf: PCIAddress, trigger: String) async {
-        let configuration = configuration()
-        guard !configuration.pfs.isEmpty, let detail = try? await inventory.physicalFunction(pf) else { return }
+    /// The declared VFs of a PF (not in use) against the configuration.
+    func checkDeclared(_ detail: PhysicalFunctionDetail, _ configuration: SRIOVConfiguration, trigger: String) async {
         let planner = ReconcilePlanner(configuration: configuration)
         guard !planner.selectedPFs(from: [detail.pf]).isEmpty, let inUse = try? controller.heldVFs() else { return }
         for change in planner.vfPhase([detail], inUse: inUse).changes {
@@ -320,7 +324,7 @@ public final class HostWatcher: Service, Sendable {
             await handle(differences, vf: vf.vf, subject: EventSubject(vf), source: .declared, trigger: trigger) {
                 () throws(ControllerError) in
                 let report = try await self.controller.applyDeclared(vf: vf.vf, config.keeping(differences.map(\.group)))
-                if report.failed { throw .hostFailure("\(report.results.filter { $0.outcome == .failed }.map(\.setting.rawValue))") }
+                if report.failed { throw .hostFailure(report.failures) }
             }
         }
     }
@@ -382,7 +386,7 @@ public final class HostWatcher: Service, Sendable {
                 logger.warning("heal attempt failed", metadata: ["op": "assignment.heal", "pf": "\(pf)", "attempt": "\(attempt)", "error": "\(lastError)"])
                 continue
             }
-            let numVFsMs = Self.milliseconds(ContinuousClock.now - started)
+            let numVFsMs = (ContinuousClock.now - started).milliseconds
             var failed = false
             for a in list {
                 do {
@@ -390,7 +394,7 @@ public final class HostWatcher: Service, Sendable {
                     guard let healed = assignments.finishHeal(a.key, to: .assigned, reason: nil) else { continue }
                     let report = HealReport(
                         attempt: attempt, steps: [("numvfs", numVFsMs)] + steps,
-                        sinceLossMs: lostAt.map { Self.milliseconds(ContinuousClock.now - $0) })
+                        sinceLossMs: lostAt.map { (ContinuousClock.now - $0).milliseconds })
                     let shown = (try? await assignments.get(healed.key)) ?? healed
                     events.publish(.assignmentHealed(shown, report), EventSubject(shown))
                 } catch {
@@ -445,9 +449,5 @@ public final class HostWatcher: Service, Sendable {
         guard let detail = try? await inventory.physicalFunction(pf), let inUse = try? controller.heldVFs() else { return }
         let planner = ReconcilePlanner(configuration: configuration)
         _ = await executor.apply(planner.vfPhase([detail], inUse: inUse))
-    }
-
-    static func milliseconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 }

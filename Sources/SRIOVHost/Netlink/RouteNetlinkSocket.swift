@@ -65,16 +65,8 @@ public final class RouteNetlinkSocket: NetlinkTransport {
     private static func configure(
         _ descriptor: Int32, socketReceiveBufferSize: Int32, receiveTimeout: Duration
     ) throws(NetlinkError) {
-        do {
-            try SocketCalls.setOption(
-                descriptor, level: SOL_SOCKET, option: SO_RCVBUFFORCE, socketReceiveBufferSize, name: "SO_RCVBUFFORCE")
-        } catch .system(call: _, errno: EPERM) {
-            try SocketCalls.setOption(
-                descriptor, level: SOL_SOCKET, option: SO_RCVBUF, socketReceiveBufferSize, name: "SO_RCVBUF")
-        }
-        let (seconds, attoseconds) = receiveTimeout.components
-        let timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        try SocketCalls.setOption(descriptor, level: SOL_SOCKET, option: SO_RCVTIMEO, timeout, name: "SO_RCVTIMEO")
+        try SocketCalls.setReceiveQueue(descriptor, bytes: socketReceiveBufferSize)
+        try SocketCalls.setReceiveTimeout(descriptor, receiveTimeout)
         let on: Int32 = 1
         try SocketCalls.setOption(
             descriptor, level: NetlinkABI.solNetlink, option: NetlinkABI.netlinkExtAck, on, name: "NETLINK_EXT_ACK")

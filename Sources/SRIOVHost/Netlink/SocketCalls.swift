@@ -5,8 +5,7 @@ import Glibc
 enum SocketCalls {
     /// socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE).
     static func openRouteSocket() throws(NetlinkError) -> Int32 {
-        let type = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        return try retryingInterrupts("socket") { Glibc.socket(AF_NETLINK, type, NetlinkABI.netlinkRoute) }
+        try openNetlinkSocket(protocol: NetlinkABI.netlinkRoute)
     }
 
     /// socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol): any netlink family.
@@ -32,6 +31,23 @@ enum SocketCalls {
                 }
             }
         }
+    }
+
+    /// The kernel-side receive queue: SO_RCVBUFFORCE with CAP_NET_ADMIN,
+    /// else SO_RCVBUF (capped by net.core.rmem_max).
+    static func setReceiveQueue(_ descriptor: Int32, bytes: Int32) throws(NetlinkError) {
+        do {
+            try setOption(descriptor, level: SOL_SOCKET, option: SO_RCVBUFFORCE, bytes, name: "SO_RCVBUFFORCE")
+        } catch .system(call: _, errno: EPERM) {
+            try setOption(descriptor, level: SOL_SOCKET, option: SO_RCVBUF, bytes, name: "SO_RCVBUF")
+        }
+    }
+
+    /// How long recv(2) waits before failing with EAGAIN (SO_RCVTIMEO).
+    static func setReceiveTimeout(_ descriptor: Int32, _ timeout: Duration) throws(NetlinkError) {
+        let (seconds, attoseconds) = timeout.components
+        let value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        try setOption(descriptor, level: SOL_SOCKET, option: SO_RCVTIMEO, value, name: "SO_RCVTIMEO")
     }
 
     /// setsockopt(2) with a fixed-size value; `name` labels errors.

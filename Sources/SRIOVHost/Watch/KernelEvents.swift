@@ -181,14 +181,8 @@ final class EventSocket: @unchecked Sendable {
         let descriptor = try SocketCalls.openNetlinkSocket(protocol: family)
         do {
             // A burst (a PF's VFs appearing at once) must not overrun the queue.
-            let size: Int32 = 4 * 1024 * 1024
-            do {
-                try SocketCalls.setOption(descriptor, level: SOL_SOCKET, option: SO_RCVBUFFORCE, size, name: "SO_RCVBUFFORCE")
-            } catch .system(call: _, errno: EPERM) {
-                try SocketCalls.setOption(descriptor, level: SOL_SOCKET, option: SO_RCVBUF, size, name: "SO_RCVBUF")
-            }
-            let timeout = timeval(tv_sec: 1, tv_usec: 0)
-            try SocketCalls.setOption(descriptor, level: SOL_SOCKET, option: SO_RCVTIMEO, timeout, name: "SO_RCVTIMEO")
+            try SocketCalls.setReceiveQueue(descriptor, bytes: 4 * 1024 * 1024)
+            try SocketCalls.setReceiveTimeout(descriptor, .seconds(1))
             try SocketCalls.bindToKernelAssignedPort(descriptor, groups: groups)
         } catch {
             SocketCalls.close(descriptor)
