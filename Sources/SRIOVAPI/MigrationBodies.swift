@@ -160,7 +160,7 @@ public struct MigrationStep: Sendable, Hashable, Codable {
     public var offsetMs: Double
     /// nil while it runs (or when a crash interrupted it).
     public var durationMs: Double?
-    /// running, ok, failed, skipped.
+    /// running, ok, failed, or skipped (a steering step with no lever).
     public var result: String
     /// The lever used, for steering steps.
     public var lever: String?

@@ -82,10 +82,7 @@ final class FakeGuest: FailoverAdapter, @unchecked Sendable {
 struct MigrationServiceTests {
     static let pfA = try! PCIAddress.parse("0000:01:00.0", field: "pf")
     static let pfB = try! PCIAddress.parse("0000:02:00.0", field: "pf")
-    let host = FakeHost([
-        FakeHost.PF(address: MigrationServiceTests.pfA, autoprobe: false, vfs: 2),
-        FakeHost.PF(address: MigrationServiceTests.pfB, autoprobe: false, vfs: 2),
-    ])
+    let host = Self.twoPFs()
     let guest = FakeGuest()
     let dirA = NSTemporaryDirectory() + "sriovd-mig-a-\(UUID().uuidString)"
     let dirB = NSTemporaryDirectory() + "sriovd-mig-b-\(UUID().uuidString)"
@@ -99,14 +96,29 @@ struct MigrationServiceTests {
         destination = try Self.service(host: host, guest: guest, dir: dirB)
     }
 
+    /// Two "hosts" share one fake host: PF A (the source) and PF B, two VFs each.
+    static func twoPFs() -> FakeHost {
+        FakeHost([
+            FakeHost.PF(address: pfA, autoprobe: false, vfs: 2),
+            FakeHost.PF(address: pfB, autoprobe: false, vfs: 2),
+        ])
+    }
+
     static func service(host: FakeHost, guest: FakeGuest, dir: String) throws -> MigrationService {
+        try service(host: host, dir: dir, adapters: { _ in guest })
+    }
+
+    /// One daemon's migration engine, with its own state folder.
+    static func service(
+        host: FakeHost, dir: String, adapters: @escaping @Sendable (FailoverSpec) -> any FailoverAdapter
+    ) throws -> MigrationService {
         let store = try StateStore(directory: dir)
         let logger = Logger(label: "t")
         let controller = VFController(
             host: host, store: store, logger: logger, verifyAttempts: 3, verifyInterval: .milliseconds(1))
         let assignments = AssignmentService(
             controller: controller, store: store, inventory: host, configuration: { SRIOVConfiguration() },
-            logger: logger, adapters: { _ in guest })
+            logger: logger, adapters: adapters)
         return MigrationService(assignments: assignments, settle: .milliseconds(1))
     }
 

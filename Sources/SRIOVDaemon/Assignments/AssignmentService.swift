@@ -314,18 +314,20 @@ public final class AssignmentService: Sendable {
     }
 
     /// Takes the VF back: its original settings restored, its previous
-    /// driver back, and it is free.
-    public func release(_ key: NICKey) async throws(ControllerError) -> Assignment {
+    /// driver back, and it is free. `detached`: the caller has just taken
+    /// the VF out of its guest (a migration's detach step), so the adapter
+    /// is not asked again.
+    public func release(_ key: NICKey, detached: Bool = false) async throws(ControllerError) -> Assignment {
         try await busy(vm: key.vm) { () throws(ControllerError) in
             try await timers.measure("assignment.release") { () throws(ControllerError) in
                 try await OperationContext.attributing(vm: key.vm, nic: key.nic) { () throws(ControllerError) in
-                    try await releaseAttributed(key)
+                    try await releaseAttributed(key, detached: detached)
                 }
             }.value
         }
     }
 
-    private func releaseAttributed(_ key: NICKey) async throws(ControllerError) -> Assignment {
+    private func releaseAttributed(_ key: NICKey, detached: Bool) async throws(ControllerError) -> Assignment {
         guard let current = try load(key) else { throw .notFound("no assignment for \(key)") }
         if current.state == .assigning { throw .conflict("\(key) is being assigned right now; retry shortly") }
         let assignment: Assignment
@@ -338,16 +340,16 @@ public final class AssignmentService: Sendable {
             throw .hostFailure("recording the release of \(key): \(error)")
         }
         CrashPoint.hit("release.begun")
-        try await finishRelease(assignment)
+        try await finishRelease(assignment, detached: detached)
         var released = assignment
         released.state = .released
         events.publish(.assignmentReleased(released), EventSubject(released))
         return released
     }
 
-    /// The release steps, from wherever they stopped: restore, previous
-    /// driver, forget. Each is idempotent.
-    func finishRelease(_ a: Assignment) async throws(ControllerError) {
+    /// The release steps, from wherever they stopped: out of the guest,
+    /// unbind, restore, previous driver, forget. Each is idempotent.
+    func finishRelease(_ a: Assignment, detached: Bool = false) async throws(ControllerError) {
         // The VF may be gone (its PF's count lowered with force): nothing
         // left to restore; forget it.
         if await controller.location(of: a.vf) == nil {
@@ -358,7 +360,7 @@ public final class AssignmentService: Sendable {
         }
         // Out of the guest first (the netdev back from its namespace, the
         // device unplugged): a VF is never unbound under a running guest.
-        if let failover = a.failover {
+        if let failover = a.failover, !detached {
             let vf = await failoverVF(a)
             do { _ = try await adapters(failover).detach(vf) } catch {
                 throw .hostFailure("detaching \(a.vf) from \(a.key)'s guest: \(error)")
@@ -639,13 +641,14 @@ public final class AssignmentService: Sendable {
 }
 
 /// Test-only crash injection: when SRIOVD_TEST_CRASH_POINT names a point,
-/// the process dies there at once (as SIGKILL would leave it), so the rig
-/// can prove that a restart repairs every step. Unset in production.
+/// the process sends itself SIGKILL there (no handler, no cleanup runs), so
+/// the rig can prove that a restart repairs every step. Unset in production.
 enum CrashPoint {
     static let armed: String? = ProcessInfo.processInfo.environment["SRIOVD_TEST_CRASH_POINT"]
 
     static func hit(_ point: String) {
         guard let armed, armed == point else { return }
-        _exit(137)
+        kill(getpid(), SIGKILL)
+        _exit(137)  // not reached: SIGKILL cannot be caught or blocked
     }
 }

@@ -237,28 +237,52 @@ public final class MigrationService: Sendable {
             return (outcome.lever, outcome.note ?? (wasUp == true ? "was up" : nil))
         }
         CrashPoint.hit("migration.prepare.standby-up")
+        // Whether a lever moved the guest's traffic off the VF.
+        var moved = false
         try await run.step(a.nic, "steer") { () throws(ControllerError) in
             let outcome = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
+            moved = moved || outcome.lever != nil
             return (outcome.lever, outcome.note)
         }
         CrashPoint.hit("migration.prepare.steer")
         try await run.step(a.nic, "link-state") { () throws(ControllerError) in
             let report = try await self.controller.configure(vf: a.vf, VFConfig(linkState: .disable))
-            return Self.linkStateLever(report, to: .disable)
+            let lever = Self.linkStateLever(report, to: .disable)
+            moved = moved || lever.0 != nil
+            return lever
         }
-        try await run.step(a.nic, "clear-mac") { () throws(ControllerError) in
-            let report = try await self.controller.clearMAC(vf: a.vf)
-            if report.failed { throw .hostFailure(report.failures) }
-            return ("PF \(a.pf) vf \(a.vfIndex) mac 00:00:00:00:00:00", nil)
+        let clearMAC = { () async throws(StepFailure) in
+            try await run.step(a.nic, "clear-mac") { () throws(ControllerError) in
+                let report = try await self.controller.clearMAC(vf: a.vf)
+                if report.failed { throw .hostFailure(report.failures) }
+                return ("PF \(a.pf) vf \(a.vfIndex) mac 00:00:00:00:00:00", nil)
+            }
+            CrashPoint.hit("migration.prepare.clear-mac")
         }
-        CrashPoint.hit("migration.prepare.clear-mac")
-        try await run.step(a.nic, "detach") { () throws(ControllerError) in
-            let removed = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
-            return (nil, removed ? "detached through \(adapter.name)" : "the guest did not hold it")
+        let detach = { () async throws(StepFailure) in
+            try await run.step(a.nic, "detach") { () throws(ControllerError) in
+                let removed = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
+                var detail = removed ? "detached through \(adapter.name)" : "the guest did not hold it"
+                if !moved {
+                    detail += "; unplugged before the MAC is cleared: no lever moved the traffic, the guest's bond fails over on the removal"
+                }
+                return (nil, detail)
+            }
+        }
+        // With the traffic on the standby, frames for the guest's MAC stop
+        // going to the VF before it goes. Without a lever the VF still
+        // carries the traffic: clearing its MAC first would only cut it
+        // until the unplug, so the unplug comes first.
+        if moved {
+            try await clearMAC()
+            try await detach()
+        } else {
+            try await detach()
+            try await clearMAC()
         }
         CrashPoint.hit("migration.prepare.detach")
         try await run.step(a.nic, "release") { () throws(ControllerError) in
-            let released = try await self.assignments.release(a.key)
+            let released = try await self.assignments.release(a.key, detached: true)
             let action = self.assignments.configuration().daemon.releaseAction == .scrub ? "scrubbed" : "restored"
             return (nil, "VF \(released.vf) \(action) and free")
         }
@@ -534,6 +558,9 @@ final class Run: Sendable {
     let vm: String
     let operation: String
     let started = ContinuousClock.now
+    /// Steps that pull a lever: without one (the adapter or driver has
+    /// none; the detail says why) they are `skipped`, not `ok`.
+    static let leverSteps: Set<String> = ["standby-up", "steer", "link-state", "standby-restore"]
 
     init(service: MigrationService, id: Int, vm: String, operation: String) {
         self.service = service
@@ -569,7 +596,7 @@ final class Run: Sendable {
         do {
             let ((lever, detail), value) = try await body()
             step.durationMs = (clock.now - begin).milliseconds
-            step.result = lever == nil && detail?.hasPrefix("no ") == true ? "skipped" : "ok"
+            step.result = lever == nil && (Self.leverSteps.contains(name) || detail?.hasPrefix("no ") == true) ? "skipped" : "ok"
             step.lever = lever
             step.detail = detail
             try? service.store.finishStep(rowID, durationMs: step.durationMs ?? 0, result: step.result, lever: lever, detail: detail)
