@@ -181,17 +181,22 @@ struct JournalRecordsTests {
                 ["op": "reconcile", "trigger": "interval", "outcome": "nothing to change"]
             ),
             (
-                .migrationState(MigrationStateChange(id: 3, role: .source, state: .prepared, previous: .preparing, error: nil)),
+                .migrationState(MigrationStateChange(
+                    id: 3, role: .source, state: .prepared, previous: .preparing, error: nil, nics: ["net0", "net1"])),
                 EventSubject(vm: "vm1"), .notice, "migration prepared", .migrationState,
-                ["op": "migration", "vm": "vm1", "migration": "3", "role": "source", "state": "prepared", "previousState": "preparing"]
+                [
+                    "op": "migration", "vm": "vm1", "nic": "net0 net1", "migration": "3", "role": "source", "state": "prepared",
+                    "previousState": "preparing",
+                ]
             ),
             (
                 .migrationState(MigrationStateChange(
                     id: 3, role: .source, state: .failed, previous: .preparing,
-                    error: MigrationFailure(operation: "prepare", nic: "net0", step: "detach", reason: "timed out"))),
+                    error: MigrationFailure(operation: "prepare", nic: "net0", step: "detach", reason: "timed out"),
+                    nics: ["net0"])),
                 EventSubject(vm: "vm1"), .error, "migration failed", .migrationState,
                 [
-                    "op": "migration", "vm": "vm1", "migration": "3", "role": "source", "state": "failed",
+                    "op": "migration", "vm": "vm1", "nic": "net0", "migration": "3", "role": "source", "state": "failed",
                     "previousState": "preparing", "failedStep": "detach", "error": "timed out",
                 ]
             ),

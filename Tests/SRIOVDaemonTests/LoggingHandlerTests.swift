@@ -102,6 +102,17 @@ struct LoggingJournalHandlerTests {
         #expect(record.allSatisfy { JournalFieldName.isValid($0.0) }, "\(record.map(\.0))")
     }
 
+    @Test("a list is the field repeated, once per value, in order; on stderr its values separated by spaces")
+    func listsRepeatTheField() throws {
+        let capture = LoggingCapture()
+        capture.journalLogger().notice("migration prepared", metadata: ["vm": "vm1", "nic": ["net0", "net1"]])
+        let record = try #require(capture.journalRecords.only)
+        #expect(record.filter { $0.0 == "SRIOVD_NIC" }.map(\.1) == ["net0", "net1"])
+        #expect(record.filter { $0.0 == "SRIOVD_VM" }.map(\.1) == ["vm1"])
+        capture.stderrLogger().notice("migration prepared", metadata: ["nic": ["net0", "net1"]])
+        #expect(capture.stderrLines == ["notice migration prepared nic=\"net0 net1\"\n"])
+    }
+
     @Test("keys that would clash with the handler's own or journald's fields are prefixed, never dropped")
     func clashingKeys() throws {
         let capture = LoggingCapture()

@@ -63,6 +63,7 @@ extension StateChange {
             var details: [String: JSONValue] = [
                 "migration": .integer(Int64(change.id)), "role": .string(change.role.rawValue),
                 "state": .string(change.state.rawValue), "previous": .optional(change.previous?.rawValue),
+                "nics": .array(change.nics.map { .string($0) }),
             ]
             if let error = change.error { details["error"] = .encoding(error) }
             return details

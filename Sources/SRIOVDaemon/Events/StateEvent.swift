@@ -215,6 +215,8 @@ public struct MigrationStateChange: Sendable, Hashable {
     public var state: MigrationState
     public var previous: MigrationState?
     public var error: MigrationFailure?
+    /// The VM NICs the migration moves.
+    public var nics: [String] = []
 }
 
 /// Why a PF can no longer carry VFs.

@@ -78,7 +78,14 @@ public struct JournalLogHandler: LogHandler {
             fields.append(("SRIOVD_ERROR", String(describing: error)))
         }
         for key in metadata.keys.sorted() {
-            fields.append((JournalFieldName.forMetadataKey(key), LogRecord.render(metadata[key]!)))
+            let name = JournalFieldName.forMetadataKey(key)
+            // A list is the field repeated, journald's own way to give one
+            // record several values (`journalctl SRIOVD_NIC=net1` finds it).
+            if case .array(let values) = metadata[key]! {
+                for value in values { fields.append((name, LogRecord.render(value))) }
+            } else {
+                fields.append((name, LogRecord.render(metadata[key]!)))
+            }
         }
         return fields
     }

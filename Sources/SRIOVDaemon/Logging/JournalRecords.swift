@@ -98,6 +98,8 @@ public struct JournalRecords: Sendable {
                 "op": "migration", "migration": "\(change.id)", "role": "\(change.role.rawValue)",
                 "state": "\(change.state)", "previousState": "\(change.previous?.rawValue ?? "none")",
             ]
+            // SRIOVD_NIC once per NIC the migration moves.
+            if !change.nics.isEmpty { own["nic"] = .array(change.nics.map { .string($0) }) }
             if let error = change.error {
                 own["failedStep"] = "\(error.step)"
                 own["error"] = "\(error.reason)"

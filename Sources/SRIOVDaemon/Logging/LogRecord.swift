@@ -17,13 +17,14 @@ enum LogRecord {
         return merged
     }
 
-    /// A metadata value as text: strings as they are (no quotes), everything
-    /// else through its description.
+    /// A metadata value as text: strings as they are (no quotes), a list
+    /// as its values separated by spaces, a dictionary through its description.
     static func render(_ value: Logger.MetadataValue) -> String {
         switch value {
         case .string(let text): text
         case .stringConvertible(let convertible): convertible.description
-        case .array, .dictionary: value.description
+        case .array(let values): values.map(render).joined(separator: " ")
+        case .dictionary: value.description
         }
     }
 }

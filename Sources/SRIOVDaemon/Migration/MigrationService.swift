@@ -478,7 +478,7 @@ public final class MigrationService: Sendable {
         events.publish(
             .migrationState(MigrationStateChange(
                 id: record.migration.id, role: record.migration.role, state: record.migration.state, previous: previous,
-                error: nil)),
+                error: nil, nics: record.migration.nics.map(\.nic))),
             EventSubject(vm: record.migration.vm))
     }
 
@@ -486,7 +486,7 @@ public final class MigrationService: Sendable {
         events.publish(
             .migrationState(MigrationStateChange(
                 id: record.migration.id, role: record.migration.role, state: state, previous: record.migration.state,
-                error: state == .failed ? error : nil)),
+                error: state == .failed ? error : nil, nics: record.migration.nics.map(\.nic))),
             EventSubject(vm: record.migration.vm))
     }
 
