@@ -5,7 +5,7 @@ import Testing
     "Live migration between two daemons on two igb PFs on one wire (a third PF is the network): the cycle, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
     .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct MigrationRigTests {
-    static let scenario = RigScenario(name: "migration", pfs: 3, wire: true)
+    static let scenario = RigScenario(name: "migration", pfs: 3, wire: true, timeout: 1500)
 
     func results() async throws -> (URL, [String: String]) {
         try await Self.scenario.keyValues()
@@ -97,5 +97,43 @@ struct MigrationRigTests {
         #expect(r["crash_complete_vf_on_pf"] == "52:54:00:77:00:01 100")
         #expect(int(r, "after_crash_10ms_sent") ?? 0 > 50 && r["after_crash_10ms_lost"] == "0")
         #expect(r["done"] == "yes")
+    }
+
+    @Test("SIGKILL from outside at moments spread over prepare and complete: after each restart the migration is settled and the guest is on a VF with its MAC and VLAN (or on its standby when prepare had ended)")
+    func killsAtAnyMoment() async throws {
+        let (_, r) = try await results()
+        #expect(int(r, "kill_prepare_ms") ?? 0 > 0 && int(r, "kill_complete_ms") ?? 0 > 0)
+        var recoveredPrepares = 0
+        for i in 1...4 {
+            let t = "kill_prepare_\(i)"
+            let state = r["\(t)_state"] ?? "none"
+            let landed = r["\(t)_landed"] ?? "none"
+            if landed.hasPrefix("recovered:") {
+                recoveredPrepares += 1
+                #expect(state == "failed", "\(t): an interrupted prepare is rolled back (\(landed))")
+            } else if landed == "ended" {
+                #expect(state == "prepared", "\(t)")
+            } else {
+                #expect(landed == "not-begun" && state == "completed", "\(t): \(landed), \(state)")
+            }
+            if state == "prepared" {
+                #expect(r["\(t)_guest"] == "on-standby", "\(t): prepare had ended: \(r["\(t)_guest"] ?? "")")
+                #expect(r["\(t)_vf_on_pf"] == "none held")
+            } else {
+                #expect(r["\(t)_guest"] == "on-vf", "\(t) (\(landed)): the guest is on \(r["\(t)_guest"] ?? "")")
+                #expect(r["\(t)_vf_on_pf"] == "52:54:00:77:00:01 100", "\(t)")
+            }
+        }
+        #expect(recoveredPrepares >= 2, "kills landed inside prepare and were rolled back at start")
+        var recoveredCompletes = 0
+        for i in 1...3 {
+            let t = "kill_complete_\(i)"
+            #expect(r["\(t)_state"] == "completed", "\(t)")
+            #expect(r["\(t)_guest"] == "on-vf", "\(t): the guest is on \(r["\(t)_guest"] ?? "")")
+            #expect(r["\(t)_vf_on_pf"] == "52:54:00:77:00:01 100", "\(t)")
+            if r["\(t)_landed"]?.hasPrefix("recovered:") == true { recoveredCompletes += 1 }
+        }
+        #expect(recoveredCompletes >= 2, "kills landed inside complete and were finished at start")
+        #expect(int(r, "after_kills_10ms_sent") ?? 0 > 50 && r["after_kills_10ms_lost"] == "0")
     }
 }

@@ -91,18 +91,21 @@ actor RigScenario {
     let pfs: Int
     /// All PFs on one QEMU hub, like NICs on one switch.
     let wire: Bool
+    /// The most the scenario may take (run.sh stops the VM then).
+    let timeout: Int
     private var result: Task<URL, any Error>?
 
-    init(name: String, pfs: Int, wire: Bool = false) {
+    init(name: String, pfs: Int, wire: Bool = false, timeout: Int = 900) {
         self.name = name
         self.pfs = pfs
         self.wire = wire
+        self.timeout = timeout
     }
 
     func output() async throws -> URL {
         if let result { return try await result.value }
-        let (name, pfs, wire) = (self.name, self.pfs, self.wire)
-        let task = Task.detached { try await RigQueue.shared.run { try Rig.run(scenario: name, pfs: pfs, wire: wire) } }
+        let (name, pfs, wire, timeout) = (self.name, self.pfs, self.wire, self.timeout)
+        let task = Task.detached { try await RigQueue.shared.run { try Rig.run(scenario: name, pfs: pfs, wire: wire, timeout: timeout) } }
         result = task
         return try await task.value
     }

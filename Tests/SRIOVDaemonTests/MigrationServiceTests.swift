@@ -19,26 +19,29 @@ final class FakeGuest: FailoverAdapter, @unchecked Sendable {
         var active: PCIAddress?
         var standbyUp = true
         var failing: Set<String> = []
+        /// Calls that take a second (a guest slow to answer an unplug).
+        var slow: Set<String> = []
         var calls: [String] = []
     }
     let state = Mutex(State())
     var name: String { "fake" }
 
-    private func call(_ what: String) throws(FailoverError) {
-        let fails = state.withLock { s in
+    private func call(_ what: String) async throws(FailoverError) {
+        let (fails, slow) = state.withLock { s in
             s.calls.append(what)
-            return s.failing.contains(what)
+            return (s.failing.contains(what), s.slow.contains(what))
         }
+        if slow { try? await Task.sleep(for: .seconds(1)) }
         if fails { throw FailoverError(adapter: "fake", action: what, reason: "made to fail") }
     }
 
     func attach(_ vf: FailoverVF) async throws(FailoverError) -> Bool {
-        try call("attach")
+        try await call("attach")
         return state.withLock { $0.attached.insert(vf.pci).inserted }
     }
 
     func detach(_ vf: FailoverVF) async throws(FailoverError) -> Bool {
-        try call("detach")
+        try await call("detach")
         return state.withLock { s in
             if s.active == vf.pci { s.active = nil }
             return s.attached.remove(vf.pci) != nil
@@ -52,13 +55,13 @@ final class FakeGuest: FailoverAdapter, @unchecked Sendable {
     func standbyIsUp() async throws(FailoverError) -> Bool? { state.withLock { $0.standbyUp } }
 
     func setStandby(up: Bool, vf: FailoverVF) async throws(FailoverError) -> LeverOutcome {
-        try call("standby")
+        try await call("standby")
         state.withLock { $0.standbyUp = up }
         return LeverOutcome(lever: "standby \(up)")
     }
 
     func steer(to target: SteerTarget, vf: FailoverVF) async throws(FailoverError) -> LeverOutcome {
-        try call("steer-\(target.rawValue)")
+        try await call("steer-\(target.rawValue)")
         try state.withLock { (s: inout State) throws(FailoverError) in
             if target == .vf {
                 guard s.attached.contains(vf.pci) else {
@@ -73,7 +76,7 @@ final class FakeGuest: FailoverAdapter, @unchecked Sendable {
     }
 
     func waitUntilReady(_ vf: FailoverVF, deadline: Duration) async throws(FailoverError) -> String {
-        try call("wait")
+        try await call("wait")
         return "ready"
     }
 }
@@ -270,6 +273,30 @@ struct MigrationServiceTests {
         _ = try await source.prepare(vm: "vm1")
         await #expect(throws: ControllerError.self) { try await source.prepare(vm: "vm1") }
         await #expect(throws: ControllerError.self) { try await source.complete(vm: "vm1") }
+    }
+
+    @Test("while a VM's prepare waits on its guest, another operation of that VM is refused 409, and other VMs are served")
+    func othersServedMeanwhile() async throws {
+        _ = try await assignOnSource()
+        guest.state.withLock { $0.slow = ["detach"] }
+        let preparing = Task { try await source.prepare(vm: "vm1") }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !guest.state.withLock({ $0.calls.contains("detach") }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        do {
+            _ = try await source.abort(vm: "vm1")
+            Issue.record("an abort ran beside the prepare")
+        } catch {
+            guard case .conflict(let why) = error else { Issue.record("\(error)"); return }
+            #expect(why.contains("running"), "\(why)")
+        }
+        // Another VM gets a VF of the same PF meanwhile.
+        let other = try await source.assignments.assign(
+            AssignmentRequest(vm: "vm2", nic: "net0", pf: Self.pfA, driver: .vfio, config: VFConfig(vlan: try VLANID(7))))
+        guard case .created = other else { throw Failure("vm2 not served: \(other)") }
+        #expect(try source.show(vm: "vm1").state == .preparing, "the prepare was still running")
+        #expect(try await preparing.value.state == .prepared)
     }
 
     @Test("a crash during prepare is rolled back at start; one during complete is finished")

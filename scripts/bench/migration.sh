@@ -32,7 +32,7 @@ done
 mkdir -p "$out"
 if [ ! -s "$out/results.txt" ]; then
   (cd "$repo" && swift build >&2)
-  "$repo/scripts/rig/run.sh" --pfs 2 --wire --timeout 1100 --out "$out" Tests/RigTests/Scenarios/migration.sh >&2
+  "$repo/scripts/rig/run.sh" --pfs 3 --wire --timeout 1500 --out "$out" Tests/RigTests/Scenarios/migration.sh >&2
 fi
 python3 - "$out" "$update" "$repo/docs/benchmarks.md" <<'PY'
 import json, os, sys, time

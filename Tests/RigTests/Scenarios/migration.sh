@@ -15,7 +15,8 @@ results="$RIG_OUT/results.txt"
 # Every command, with a timestamp, to trace.log (for a step that hangs).
 exec 9>>"$RIG_OUT/trace.log"
 BASH_XTRACEFD=9
-PS4='+ $(date +%T.%N | cut -c1-12) '
+# EPOCHREALTIME, not date(1): a fork per traced line costs ~0.1 s in TCG.
+PS4='+ $EPOCHREALTIME '
 set -x
 
 start_daemon A
@@ -170,6 +171,118 @@ if [ "$(grep '^after_crash_10ms_lost=' "$results" | cut -d= -f2)" != 0 ]; then
   { ip netns exec guest cat /proc/net/bonding/bond0; ip netns exec guest ip -s link; bridge fdb show br br0 | grep -i 77:00:01
     ip -s link show dev "$netC"; } >"$RIG_OUT/after-crash-diagnostics.txt" 2>&1 || true
 fi
+
+# --- 9. SIGKILL from outside, at moments chosen by the clock -----------------
+# No crash point: the daemon is killed some fraction of an uninterrupted
+# operation's duration after it began, wherever that lands. After the restart the migration is settled, and the guest is on a
+# VF that carries its MAC and VLAN (or, when prepare had ended before the
+# kill, on its standby with no VF held), which is what the store says.
+took_ms() {  # NAME OPERATION: how long the operation of a migration answer took (ms)
+  py -c 'import json,sys; t=json.load(open(sys.argv[1]))["timeline"]
+t=[s for s in t if s["operation"]==sys.argv[2]]
+print(int(max(s["offsetMs"]+(s.get("durationMs") or 0) for s in t)))' "$RIG_OUT/$1.json" "$2"
+}
+prepare_ms=$(took_ms prepare_ab prepare)
+complete_ms=$(took_ms complete_ab complete)
+say kill_prepare_ms "$prepare_ms"
+say kill_complete_ms "$complete_ms"
+# marks NAME: the latest migration record's id and how many steps a restart's
+# recovery (or a rollback) added to it.
+marks() { py -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(d.get("id", 0), sum(1 for s in d.get("timeline", []) if s["operation"] in ("recover", "rollback")))' "$RIG_OUT/$1.json" 2>/dev/null || echo "0 0"; }
+# kill_at SIDE NAME PATH STATE DELAY_MS: POST PATH; once the daemon has
+# logged that the migration entered STATE, wait DELAY_MS, SIGKILL it and
+# restart it. Timed from the daemon's own log, not from the call: starting
+# curl alone takes hundreds of milliseconds in TCG. Not traced, and no fork
+# until the kill: the log is read and the waits are made with bash builtins
+# (read -t on a FIFO nobody writes).
+kill_at() {
+  { set +x; } 2>/dev/null
+  local side="$1" name="$2" path="$3" state="$4" delay_ms="$5" sock_var="SOCK_$1" caller secs line polls=0
+  printf -v secs '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000))
+  [ -p "$RIG_OUT/tick" ] || mkfifo "$RIG_OUT/tick"
+  exec 7<"$RIG_OUT/sriovd-$side.log" 8<>"$RIG_OUT/tick"
+  while read -r -u 7 line; do :; done
+  curl -sS --unix-socket "${!sock_var}" -X POST -o "$RIG_OUT/$name.json" -w '%{http_code}' \
+    "http://localhost$path" >"$RIG_OUT/$name.status" 2>/dev/null &
+  caller=$!
+  while [ "$polls" -lt 3000 ]; do
+    if read -r -u 7 line; then
+      [[ "$line" == *"migration $state "* ]] && break
+    else
+      read -r -t 0.01 -u 8 line || true
+      polls=$((polls + 1))
+    fi
+  done
+  read -r -t "$secs" -u 8 line || true
+  kill -KILL "${DAEMON_PID[$side]}" 2>/dev/null || true
+  exec 7<&- 8<&-
+  set -x
+  rig_log "killed sriovd $side ${delay_ms} ms after it logged 'migration $state' (after $polls polls of 10 ms)"
+  wait "${DAEMON_PID[$side]}" 2>/dev/null || true
+  wait "$caller" 2>/dev/null || true
+  start_daemon "$side"
+}
+guest_check() {  # TAG SIDE: the migration on SIDE after its restart, and where the guest is
+  local tag="$1" side="$2" pf_var="pf$2" vf before after
+  on "$side" "${tag}_show" GET /v1/vms/vm1/migration
+  say "${tag}_state" "$(field "${tag}_show" state)"
+  before=$(marks "${tag}_before") after=$(marks "${tag}_show")
+  # Where the kill landed: in a step the restart had to finish or undo
+  # (recover steps added), after the operation ended, or before it began.
+  say "${tag}_landed" "$(py -c 'import json,sys
+b=sys.argv[2].split(); a=sys.argv[3].split(); d=json.load(open(sys.argv[1])); t=d.get("timeline", [])
+new_record = a[0] != b[0]; recovered = int(a[1]) > (0 if new_record else int(b[1]))
+ops = [s for s in t if s["operation"] not in ("recover", "rollback")]
+if recovered:
+    running = [s["step"] for s in ops if s["result"] == "running"]
+    print("recovered:" + (running[-1] if running else (ops[-1]["step"] + " done" if ops else "start")))
+elif new_record or d.get("state") not in ("incoming",) and sys.argv[4] == "complete":
+    print("ended")
+else:
+    print("not-begun")' "$RIG_OUT/${tag}_show.json" "$before" "$after" "$3")"
+  vf=$(sctl_on "$side" --json assignments --vm vm1 | py -c 'import json,sys; a=json.load(sys.stdin)["assignments"]; print(a[0]["vf"] if a else "")') || vf=""
+  if [ -n "$vf" ]; then
+    say "${tag}_guest" "$( [ "$(active_slave)" = "$vf" ] && echo on-vf || echo "$(active_slave)")"
+    say "${tag}_vf_on_pf" "$(vf_on "${!pf_var}" "$vf")"
+  else
+    say "${tag}_guest" "$( [ "$(active_slave)" = veth-g ] && echo on-standby || echo "$(active_slave)")"
+    say "${tag}_vf_on_pf" "none held"
+  fi
+}
+# The guest is on B's VF (step 8). Prepare on B, killed at 15, 40, 65, 90 %.
+i=0
+for pct in 15 40 65 90; do
+  i=$((i + 1)); tag="kill_prepare_$i"
+  on A "${tag}_incoming" POST /v1/vms/vm1/migration/incoming "$(incoming "$pfA")"
+  on B "${tag}_before" GET /v1/vms/vm1/migration
+  kill_at B "$tag" /v1/vms/vm1/migration/prepare preparing "$((prepare_ms * pct / 100))"
+  guest_check "$tag" B prepare
+  # Back to the start: the guest on B's VF, nothing reserved on A.
+  [ "$(field "${tag}_show" state)" = prepared ] && on B "${tag}_abort" POST /v1/vms/vm1/migration/abort
+  on A "${tag}_abort_incoming" POST /v1/vms/vm1/migration/abort
+done
+# Complete killed at 25, 50, 75 %, alternating the direction.
+from=B to=A
+i=0
+for pct in 25 50 75; do
+  i=$((i + 1)); tag="kill_complete_$i"
+  to_pf_var="pf$to"
+  on "$to" "${tag}_incoming" POST /v1/vms/vm1/migration/incoming "$(incoming "${!to_pf_var}")"
+  on "$from" "${tag}_prepare" POST /v1/vms/vm1/migration/prepare
+  on "$to" "${tag}_before" GET /v1/vms/vm1/migration
+  kill_at "$to" "$tag" /v1/vms/vm1/migration/complete completing "$((complete_ms * pct / 100))"
+  guest_check "$tag" "$to" complete
+  if [ "$(field "${tag}_show" state)" = incoming ]; then
+    # Killed before complete began: nothing to repair; the orchestrator's
+    # retry completes it.
+    on "$to" "${tag}_retry" POST /v1/vms/vm1/migration/complete
+    guest_check "$tag" "$to" complete
+    say "${tag}_landed" not-begun
+  fi
+  tmp=$from from=$to to=$tmp
+done
+probe_start after_kills_10ms 0.01; sleep 2; probe_stop after_kills_10ms
 
 stop_daemon A
 stop_daemon B
