@@ -43,15 +43,32 @@ final class QEMUGuestProcess: @unchecked Sendable {
         var description: String
     }
 
+    /// What the guest's init sets up besides reporting.
+    enum Role {
+        /// Only reports PCI functions and carriers.
+        case plain
+        /// A DNIS guest: an active-backup bond (MII monitoring every 20 ms)
+        /// of the virtio-net standby and any NIC plugged later, which it
+        /// enslaves and makes primary (as a guest's udev rule or
+        /// net_failover would); it pings QEMU's user-network gateway
+        /// (10.0.2.2, answered inside QEMU: nothing leaves it) every 10 ms
+        /// and prints each reply (`64 bytes from ... seq=N`) and each change
+        /// of the bond's active slave (`BOND-ACTIVE name driver`).
+        case failover
+    }
+
+    /// The failover guest's MAC (its standby's and its bond's).
+    static let guestMAC = "52:54:00:5a:01:01"
+
     /// Boots the guest and waits until its init says it is up.
-    init(extraDevices: [String] = []) throws {
+    init(extraDevices: [String] = [], role: Role = .plain) throws {
         if let reason = Self.unavailableReason { throw Failure(description: "QEMU guest unavailable: \(reason)") }
         folder = URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("sriovd-qemu-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         qmpSocket = folder.appendingPathComponent("qmp.sock").path
         console = folder.appendingPathComponent("console.log")
-        let initrd = try Self.buildInitramfs(in: folder)
+        let initrd = try Self.buildInitramfs(in: folder, role: role)
 
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.qemu!)
@@ -67,10 +84,15 @@ final class QEMUGuestProcess: @unchecked Sendable {
             "-device", "pcie-root-port,id=rp2,chassis=2,slot=2",
             "-device", "pcie-root-port,id=rp3,chassis=3,slot=3",
             "-netdev", "hubport,id=sb0,hubid=0",
-            "-device", "virtio-net-pci,id=standby,netdev=sb0,mac=52:54:00:5a:01:01",
+            "-device", "virtio-net-pci,id=standby,netdev=sb0,mac=\(Self.guestMAC)",
             "-netdev", "hubport,id=plug1,hubid=0",
             "-netdev", "hubport,id=plug2,hubid=0",
-        ] + extraDevices
+        ] + (role == .failover ? [
+            // The traffic peer: QEMU's user network, restricted (no way
+            // out of QEMU), whose gateway answers the guest's pings.
+            "-netdev", "user,id=peer,restrict=on",
+            "-netdev", "hubport,id=peerport,hubid=0,netdev=peer",
+        ] : []) + extraDevices
         let log = folder.appendingPathComponent("qemu.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -135,6 +157,32 @@ final class QEMUGuestProcess: @unchecked Sendable {
         throw Failure(description: "the guest did not print \(marker) within \(Int(timeout)) s; console:\n\(consoleText.suffix(3000))")
     }
 
+    /// The failover guest's ping replies (`seq=N`) seen on the console.
+    var pingReplies: Set<Int> {
+        var seen: Set<Int> = []
+        for line in consoleLines {
+            guard line.contains("bytes from 10.0.2.2"), let range = line.range(of: "seq=") else { continue }
+            if let n = Int(line[range.upperBound...].prefix(while: \.isNumber)) { seen.insert(n) }
+        }
+        return seen
+    }
+
+    /// The failover guest's active slave's driver, as its init last reported it.
+    var activeSlaveDriver: String? {
+        guard let line = consoleLines.last(where: { $0.hasPrefix("BOND-ACTIVE ") }) else { return nil }
+        return line.split(separator: " ").dropFirst(2).first.map(String.init)
+    }
+
+    /// Waits until the failover guest's bond runs on a NIC driven by `driver`.
+    func waitForActiveSlave(driver: String, timeout: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if activeSlaveDriver == driver { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw Failure(description: "the guest's bond is on \(activeSlaveDriver ?? "nothing"), not a \(driver) NIC, after \(Int(timeout)) s; console:\n\(consoleLines.filter { !$0.contains("seq=") }.suffix(20).joined(separator: "\n"))")
+    }
+
     /// The number of PCI functions the guest's own kernel lists, as its init
     /// last reported it on the console (`PCI-FUNCTIONS n`).
     var guestPCIFunctions: Int? {
@@ -161,7 +209,7 @@ final class QEMUGuestProcess: @unchecked Sendable {
     /// console each time what its kernel sees changes: the number of PCI
     /// functions (hot-plug and unplug answered) and each NIC's carrier
     /// (`NET mac carrier`).
-    private static func buildInitramfs(in folder: URL) throws -> String {
+    private static func buildInitramfs(in folder: URL, role: Role) throws -> String {
         let root = folder.appendingPathComponent("initramfs")
         let fm = FileManager.default
         for dir in ["bin", "dev", "proc", "sys", "lib/modules"] {
@@ -170,7 +218,7 @@ final class QEMUGuestProcess: @unchecked Sendable {
         try fm.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
         var modules: [String] = []
         let version = String(URL(fileURLWithPath: kernel!).lastPathComponent.dropFirst("vmlinuz-".count))
-        for module in ["virtio_pci", "virtio_net", "e1000e"] {
+        for module in ["virtio_pci", "virtio_net", "e1000e"] + (role == .failover ? ["bonding"] : []) {
             for line in try shell("/sbin/modprobe -S '\(version)' --show-depends \(module)").split(separator: "\n") {
                 let words = line.split(separator: " ")
                 guard words.first == "insmod", words.count >= 2 else { continue }  // "builtin ..." lines
@@ -203,9 +251,10 @@ final class QEMUGuestProcess: @unchecked Sendable {
               if [ "$now" != "$net" ]; then echo "LINKS$now"; net=$now; fi
             }
             pci="" net=""
+            \(role == .failover ? Self.failoverSetup : "")
             report
             echo SRIOVD-GUEST-READY
-            while true; do report; sleep 0.1; done
+            while true; do report; \(role == .failover ? "bond_watch; " : "")sleep 0.1; done
 
             """
         let initPath = root.appendingPathComponent("init").path
@@ -220,6 +269,42 @@ final class QEMUGuestProcess: @unchecked Sendable {
         guard cpio.terminationStatus == 0 else { throw Failure(description: "building the initramfs failed") }
         return image
     }
+
+    /// The failover guest's bond and prober (see `Role.failover`). The
+    /// report loop brings every NIC up, so a NIC is enslaved only by
+    /// `bond_watch`: it takes it down, enslaves it, and makes it primary.
+    private static let failoverSetup = """
+        standby=""
+        for dev in /sys/class/net/*; do
+          [ "$(cat $dev/address)" = "\(guestMAC)" ] && standby=${dev##*/}
+        done
+        [ -d /sys/class/net/bond0 ] || echo +bond0 > /sys/class/net/bonding_masters
+        echo active-backup > /sys/class/net/bond0/bonding/mode
+        echo 20 > /sys/class/net/bond0/bonding/miimon
+        ip link set "$standby" down
+        echo "+$standby" > /sys/class/net/bond0/bonding/slaves
+        ip link set bond0 up
+        ip addr add 10.0.2.15/24 dev bond0
+        active=""
+        bond_watch() {
+          for dev in /sys/class/net/*; do
+            name=${dev##*/}
+            case "$name" in lo|bond*|"$standby") continue ;; esac
+            [ -e "$dev/device" ] || continue
+            [ -e "$dev/master" ] && continue
+            ip link set "$name" down
+            echo "+$name" > /sys/class/net/bond0/bonding/slaves && echo "ENSLAVED $name"
+            echo "$name" > /sys/class/net/bond0/bonding/primary
+          done
+          a=$(cat /sys/class/net/bond0/bonding/active_slave)
+          if [ "$a" != "$active" ]; then
+            d=$(basename "$(readlink /sys/class/net/$a/device/driver 2>/dev/null)" 2>/dev/null)
+            echo "BOND-ACTIVE ${a:-none} ${d:-none}"; active=$a
+          fi
+        }
+        bond_watch
+        ping -i 0.01 10.0.2.2 &
+        """
 
     private static func shell(_ command: String) throws -> String {
         let process = Process()
