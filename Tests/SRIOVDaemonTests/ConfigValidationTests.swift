@@ -54,6 +54,8 @@ import Testing
             numvfs_timeout_seconds = 300
             release_action = "scrub"
             drift = "report"
+            unplug_timeout_seconds = 60
+            hook_timeout_seconds = 90
             """, fileName: "x")
         let d = c.daemon
         #expect(d.socket == "/run/other/api.sock")
@@ -69,6 +71,10 @@ import Testing
         #expect(d.releaseAction == .scrub)
         #expect(d.drift == .report)
         #expect(SRIOVConfiguration.defaults.daemon.drift == .correct)
+        #expect(d.unplugTimeout == .seconds(60))
+        #expect(d.hookTimeout == .seconds(90))
+        #expect(SRIOVConfiguration.defaults.daemon.unplugTimeout == .seconds(20))
+        #expect(SRIOVConfiguration.defaults.daemon.hookTimeout == .seconds(30))
     }
 
     @Test func readsPFsPoolsAndVFsIntoDomainValues() throws {
@@ -260,6 +266,8 @@ import Testing
             max_request_bytes = 10
             reconcile_interval_seconds = -1
             numvfs_timeout_seconds = 0
+            unplug_timeout_seconds = 0
+            hook_timeout_seconds = 3601
             """,
             [
                 (2, "daemon.socket", "at most 107"),
@@ -271,6 +279,8 @@ import Testing
                 (8, "daemon.max_request_bytes", "10 is outside 1024-16777216"),
                 (9, "daemon.reconcile_interval_seconds", "-1 is outside 0-86400"),
                 (10, "daemon.numvfs_timeout_seconds", "0 is outside 1-3600"),
+                (11, "daemon.unplug_timeout_seconds", "0 is outside 1-3600"),
+                (12, "daemon.hook_timeout_seconds", "3601 is outside 1-3600"),
             ])
         expectErrors("[daemon]\nstate_dir = \"var/lib/sriovd\"\n", [(2, "daemon.state_dir", "relative path")])
     }

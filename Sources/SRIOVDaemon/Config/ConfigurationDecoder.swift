@@ -36,6 +36,7 @@ struct ConfigurationDecoder {
     static let daemonKeys = [
         "socket", "socket_mode", "admin_group", "reader_group", "state_dir", "log_level", "log_target",
         "max_request_bytes", "reconcile_interval_seconds", "numvfs_timeout_seconds", "release_action", "drift",
+        "unplug_timeout_seconds", "hook_timeout_seconds",
     ]
     static let pfKeys = [
         "pci", "vendor_device", "device_index", "num_vfs", "drivers_autoprobe", "vf_driver", "vf_defaults", "pool",
@@ -124,6 +125,12 @@ struct ConfigurationDecoder {
             d.releaseAction = action
         }
         if let drift: SRIOVConfiguration.DriftAction = t.choice("drift", "drift action") { d.drift = drift }
+        if let s = t.integer("unplug_timeout_seconds", in: 1...3600, meaning: "seconds") {
+            d.unplugTimeout = .seconds(s.value)
+        }
+        if let s = t.integer("hook_timeout_seconds", in: 1...3600, meaning: "seconds") {
+            d.hookTimeout = .seconds(s.value)
+        }
         return d
     }
 

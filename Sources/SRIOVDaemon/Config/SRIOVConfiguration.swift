@@ -55,6 +55,11 @@ extension SRIOVConfiguration {
         public var releaseAction: ReleaseAction
         /// What sriovd does when a VF's settings changed behind its back.
         public var drift: DriftAction = .correct
+        /// Longest wait for a QEMU guest to release an unplugged VF
+        /// (`device_del` until `DEVICE_DELETED`).
+        public var unplugTimeout: Duration = .seconds(20)
+        /// Longest run of a failover hook command (then SIGTERM, SIGKILL 2 s later).
+        public var hookTimeout: Duration = .seconds(30)
 
         public init(
             socket: String = "/run/sriovd/sriovd.sock", socketMode: UInt32 = 0o660, adminGroup: String? = "sriovd",

@@ -569,7 +569,6 @@ final class Run: Sendable {
         self.operation = operation
     }
 
-    @discardableResult
     func step(
         _ nic: String, _ name: String, operation: String? = nil,
         _ body: () async throws(ControllerError) -> (lever: String?, detail: String?)

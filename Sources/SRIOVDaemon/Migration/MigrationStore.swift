@@ -120,7 +120,7 @@ extension StateStore {
     /// Journals a step before it is taken; returns its row id.
     func beginStep(migration: Int, _ step: MigrationStep) throws -> Int64 {
         try database.write { db in
-            var row = StepRow(step, migration: Int64(migration))
+            let row = StepRow(step, migration: Int64(migration))
             try row.insert(db)
             return db.lastInsertedRowID
         }

@@ -5,6 +5,7 @@ import Prometheus
 import ServiceLifecycle
 import SRIOVCore
 import SRIOVHost
+import SRIOVHypervisor
 
 #if canImport(Glibc)
 import Glibc
@@ -116,9 +117,10 @@ public struct Daemon: Sendable {
             host: host, store: store, logger: logger, numVFsTimeout: options.numVFsTimeout, events: events)
 
         let running = RunningConfiguration(options.configuration)
+        let (unplug, hook) = (options.configuration.daemon.unplugTimeout, options.configuration.daemon.hookTimeout)
         let assignments = AssignmentService(
             controller: controller, store: store, inventory: inventory, configuration: { running.current },
-            logger: logger)
+            logger: logger, adapters: { FailoverAdapters.make($0, unplugDeadline: unplug, hookDeadline: hook) })
         // Interrupted assignments and releases are finished before anything is served.
         await assignments.recover()
         // Then migrations: an interrupted prepare is rolled back, a complete finished.
