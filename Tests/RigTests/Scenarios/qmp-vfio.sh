@@ -17,6 +17,7 @@ mkdir -p /etc/sriovd-test
 cat >/etc/sriovd-test/qmp.toml <<TOML
 [daemon]
 reconcile_interval_seconds = 0
+unplug_timeout_seconds = 8
 [[pf]]
 pci = "$pf"
 num_vfs = 2
