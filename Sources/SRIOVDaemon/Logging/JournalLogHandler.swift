@@ -81,11 +81,9 @@ public struct JournalLogHandler: LogHandler {
             let name = JournalFieldName.forMetadataKey(key)
             // A list is the field repeated, journald's own way to give one
             // record several values (`journalctl SRIOVD_NIC=net1` finds it).
-            if case .array(let values) = metadata[key]! {
-                for value in values { fields.append((name, LogRecord.render(value))) }
-            } else {
-                fields.append((name, LogRecord.render(metadata[key]!)))
-            }
+            let values: [Logger.MetadataValue]
+            if case .array(let list) = metadata[key]! { values = list } else { values = [metadata[key]!] }
+            for value in values { fields.append((name, LogRecord.render(value))) }
         }
         return fields
     }

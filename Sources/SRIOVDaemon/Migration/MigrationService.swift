@@ -595,7 +595,7 @@ final class Run: Sendable {
         do {
             let ((lever, detail), value) = try await body()
             step.durationMs = (clock.now - begin).milliseconds
-            step.result = lever == nil && (Self.leverSteps.contains(name) || detail?.hasPrefix("no ") == true) ? "skipped" : "ok"
+            step.result = lever == nil && Self.leverSteps.contains(name) ? "skipped" : "ok"
             step.lever = lever
             step.detail = detail
             try? service.store.finishStep(rowID, durationMs: step.durationMs ?? 0, result: step.result, lever: lever, detail: detail)
