@@ -4,11 +4,13 @@
 # release build linked with the static Swift standard library, so the host
 # needs no Swift toolchain.
 #
-#   scripts/package.sh [--revision N] [--out DIR] [--lint]
+#   scripts/package.sh [--revision N | --revisions N,M,...] [--out DIR] [--lint]
 #
 # --revision N  a Debian revision (default none: the package's version is
 #               sriovd's own): a rebuild of the same sources with a higher
 #               revision is an upgrade of the package.
+# --revisions L one package per revision in the comma-separated list, from
+#               one release build (the tests install 1, then upgrade to 2).
 # --out DIR     where the .deb goes (default .build-release/deb); its path is
 #               the last line printed.
 # --lint        run lintian on it afterwards; any error fails.
@@ -21,18 +23,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-revision=""
+revisions=("")
 out=.build-release/deb
 lint=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --revision) revision="$2"; shift 2 ;;
+    --revision) revisions=("$2"); shift 2 ;;
+    --revisions) IFS=, read -r -a revisions <<<"$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --lint) lint=1; shift ;;
-    *) echo "usage: scripts/package.sh [--revision N] [--out DIR] [--lint]" >&2; exit 2 ;;
+    *) echo "usage: scripts/package.sh [--revision N | --revisions N,M,...] [--out DIR] [--lint]" >&2; exit 2 ;;
   esac
 done
-[[ -z "$revision" || "$revision" =~ ^[0-9]+$ ]] || { echo "package: --revision must be a number, not '$revision'" >&2; exit 2; }
+for revision in "${revisions[@]}"; do
+  [[ -z "$revision" || "$revision" =~ ^[0-9]+$ ]] || { echo "package: a revision must be a number, not '$revision'" >&2; exit 2; }
+done
 for tool in dpkg-deb dpkg-shlibdeps lowdown strip gzip; do
   command -v "$tool" >/dev/null || { echo "package: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
@@ -55,6 +60,12 @@ generate_manual="$(swift build -c release --package-path "$parser" --scratch-pat
 
 upstream="$("$bin/sriovd" --version)"
 [[ "$upstream" =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || { echo "package: sriovd --version printed '$upstream', not a version" >&2; exit 1; }
+# pack REVISION: the package of this build with that Debian revision (or
+# none); prints its path.
+works=()
+trap 'rm -rf "${works[@]}"' EXIT
+pack() {
+  local revision="$1"
 version="$upstream${revision:+-$revision}"
 # Dates from the commit, so that two builds of one commit are the same.
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
@@ -62,7 +73,7 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 maintainer="${SRIOVD_MAINTAINER:-sriovd developers <sriovd@users.noreply.github.com>}"
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+works+=("$work")
 root="$work/root"
 umask 022
 mkdir -p "$root/DEBIAN"
@@ -182,3 +193,8 @@ if [ "$lint" = 1 ]; then
   lintian --fail-on error --info "$deb" >&2
 fi
 echo "$deb"
+}
+
+for revision in "${revisions[@]}"; do
+  pack "$revision"
+done

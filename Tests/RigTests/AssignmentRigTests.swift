@@ -4,7 +4,7 @@ import Testing
 @Suite("Assignments on the real igb driver: lifecycle, crash safety, concurrency (SR-IOV test VM; needs root, QEMU, virtme-ng)",
        .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct AssignmentRigTests {
-    static let scenario = RigScenario(name: "assignments", pfs: 1)
+    static let scenario = RigScenario(name: "assignments", batch: .onePF)
 
     func results() async throws -> (URL, [String: String]) {
         try await Self.scenario.keyValues()

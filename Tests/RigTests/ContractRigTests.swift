@@ -8,7 +8,7 @@ import Testing
 @Suite("Host port contract on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng)", .serialized,
        .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct ContractRigTests {
-    static let scenario = RigScenario(name: "contract", pfs: 1)
+    static let scenario = RigScenario(name: "contract", batch: .onePF)
     /// The contract's cases, by test function name.
     static let cases = ["vfCount", "addresses", "settingsReadBack", "unsupported", "rateWhileLinkDown", "binding", "badInput"]
 

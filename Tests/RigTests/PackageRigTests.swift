@@ -12,7 +12,7 @@ import Testing
        .enabled(if: Rig.shouldRun && (Rig.packagesBuilt || Rig.isRequired),
                 "SR-IOV test VM or packages unavailable: \(Rig.unavailableReason ?? "no packages in .build-release/deb (scripts/package.sh)")"))
 struct PackageRigTests {
-    static let scenario = RigScenario(name: "package", pfs: 1)
+    static let scenario = RigScenario(name: "package", batch: .systemd)
 
     func results() async throws -> [String: String] {
         try await Self.scenario.keyValues("package-results.txt").1

@@ -5,7 +5,7 @@ import Testing
 @Suite("VF programming on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng)", .serialized,
        .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct ProgrammingRigTests {
-    static let scenario = RigScenario(name: "programming", pfs: 1)
+    static let scenario = RigScenario(name: "programming", batch: .onePF)
 
     func status(_ out: URL, _ name: String) throws -> Int { try #require(try out.status(name), "\(name).status") }
 

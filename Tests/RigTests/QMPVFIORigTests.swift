@@ -5,7 +5,7 @@ import Testing
     "The QMP adapter plugs a real igb VF into a QEMU process as vfio-pci (SR-IOV test VM; needs root, QEMU, virtme-ng)",
     .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct QMPVFIORigTests {
-    static let scenario = RigScenario(name: "qmp-vfio", pfs: 1)
+    static let scenario = RigScenario(name: "qmp-vfio", batch: .onePF)
 
     @Test("device_add refused by the IOMMU: a message that says what to do, and the assignment undone")
     func refused() async throws {

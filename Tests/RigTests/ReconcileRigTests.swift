@@ -4,7 +4,7 @@ import Testing
 @Suite("Declarative configuration on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng)", .serialized,
        .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct ReconcileRigTests {
-    static let scenario = RigScenario(name: "reconcile", pfs: 1)
+    static let scenario = RigScenario(name: "reconcile", batch: .onePF)
 
     func results() async throws -> (URL, [String: String]) {
         try await Self.scenario.keyValues()

@@ -7,7 +7,7 @@ import Testing
 @Suite("sriovd.service and sriovd.socket under systemd on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng)",
        .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct SystemdRigTests {
-    static let scenario = RigScenario(name: "systemd", pfs: 1)
+    static let scenario = RigScenario(name: "systemd", batch: .systemd)
 
     func results() async throws -> (URL, [String: String]) {
         try await Self.scenario.keyValues("systemd-results.txt")

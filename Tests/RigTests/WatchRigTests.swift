@@ -9,7 +9,7 @@ import Testing
     "Watch and heal: PF driver reload, drift, events and metrics on the real igb driver (SR-IOV test VM; needs root, QEMU, virtme-ng)",
     .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct WatchRigTests {
-    static let scenario = RigScenario(name: "watch", pfs: 1)
+    static let scenario = RigScenario(name: "watch", batch: .onePF)
 
     func results() async throws -> (URL, [String: String]) {
         try await Self.scenario.keyValues("watch-results.txt")

@@ -5,6 +5,13 @@
 # usage: scripts/rig/run.sh [--pfs N] [--vfs-autoprobe] [--wire] [--memory 1G]
 #                           [--cpus 2] [--timeout SECONDS] [--verbose]
 #                           --out DIR SCENARIO [ARGS...]
+#        scripts/rig/run.sh [options] --batch --out DIR SCENARIO...
+#
+# --batch runs several scenarios in one boot, one after the other, each with
+# its results in DIR/NAME (NAME: the script's name without .sh); between two
+# of them the guest is reset (the scenario's processes, namespaces, links and
+# sriovd's folders go; the PFs are prepared again). DIR/exit-code is then the
+# number of scenarios that failed.
 #
 # Results in DIR: scenario.log, exit-code, checks.txt (if the scenario used
 # rig_check), guest-init.log, dmesg.txt, console.log. Exits with the
@@ -21,7 +28,7 @@ usage() {
   exit 2
 }
 
-pfs=1 autoprobe=0 wire=0 memory=1G cpus=2 timeout=600 verbose=0 out=""
+pfs=1 autoprobe=0 wire=0 memory=1G cpus=2 timeout=600 verbose=0 out="" batch=0
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --pfs) pfs="${2:?--pfs needs a number}"; shift 2 ;;
@@ -32,6 +39,7 @@ while [ "$#" -gt 0 ]; do
     --timeout) timeout="${2:?--timeout needs seconds}"; shift 2 ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --verbose) verbose=1; shift ;;
+    --batch) batch=1; shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
     -*) log "unknown option: $1"; usage ;;
@@ -47,9 +55,17 @@ case "$cpus" in ''|*[!0-9]*|0) die "--cpus must be a positive number, got '$cpus
 
 scenario="$1"
 shift
-[ -f "$scenario" ] || die "scenario not found: $scenario"
-[ -x "$scenario" ] || die "scenario is not executable (chmod +x): $scenario"
+check_scenario() {
+  [ -f "$1" ] || die "scenario not found: $1"
+  [ -x "$1" ] || die "scenario is not executable (chmod +x): $1"
+}
+check_scenario "$scenario"
 scenario="$(realpath "$scenario")"
+if [ "$batch" = 1 ]; then
+  batch_list=()
+  for s in "$@"; do check_scenario "$s"; batch_list+=("$(realpath "$s")"); done
+  set -- "${batch_list[@]}"
+fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 guest_init="$repo/scripts/rig/guest-init.sh"
@@ -78,7 +94,9 @@ fi
 vng="${RIG_VNG:-}"
 if [ -z "$vng" ]; then
   vng="$(command -v vng || true)"
-  for c in /root/.pyenv/shims/vng "$HOME/.local/bin/vng"; do
+  # pip's scripts folder (where virtme-ng lands), as Python itself says.
+  pip_scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
+  for c in "$pip_scripts/vng" "$HOME/.local/bin/vng"; do
     [ -n "$vng" ] && break
     [ -x "$c" ] && vng="$c"
   done
@@ -100,7 +118,9 @@ done
 
 # POSIX single-quoting for the guest command line.
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+swift_bin="$(dirname "$(command -v swift 2>/dev/null || echo /nonexistent/swift)")"
 guest_cmd="RIG_OUT=$(q "$out") RIG_REPO=$(q "$repo") RIG_EXPECT_PFS=$pfs RIG_VFS_AUTOPROBE=$autoprobe"
+guest_cmd+=" RIG_BATCH=$batch RIG_SWIFT_BIN=$(q "$swift_bin")"
 guest_cmd+=" /bin/bash $(q "$guest_init") $(q "$scenario")"
 for a in "$@"; do guest_cmd+=" $(q "$a")"; done
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Host port contract against the real igb driver: runs the contract suite of
 # the already-built test binary (the guest shares this machine's files, so
-# .build and /opt/swift are here) with SRIOVD_CONTRACT_PF naming the first PF.
+# .build and the Swift toolchain are here; SRIOVD_TESTS_DIR is its folder,
+# the debug build by default) with SRIOVD_CONTRACT_PF naming the first PF.
 # The same cases run against FakeHost in the unit tests.
 set -uo pipefail
 . "$RIG_REPO/Tests/RigTests/Scenarios/common.sh"
 
-TESTS="$BIN/sriovdPackageTests.xctest"
+TESTS="${SRIOVD_TESTS_DIR:-$RIG_REPO/.build/debug}/sriovdPackageTests.xctest"
 [ -x "$TESTS" ] || rig_die "no test binary at $TESTS (build first: swift build --build-tests)"
 PF="${PFS[0]}"
 rig_log "contract suite against igb PF $PF"
