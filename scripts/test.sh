@@ -130,10 +130,19 @@ phase "Debian package (release build), revisions 1 and 2" scripts/package.sh --r
 # Serially: several tests block a thread on a child process or a socket,
 # and on 2 cores the cooperative pool has only 2 threads to share.
 run_tests "unit tests (and QEMU guests)" --skip RigTests
-# The VM scenarios run the release build the package is made of (what
-# ships, and several times faster than a debug build under the VM's
-# software emulation); the contract scenario runs the debug test binary.
-SRIOVD_BIN_DIR="$(swift build -c release --static-swift-stdlib --scratch-path .build-release --show-bin-path)"
-export SRIOVD_BIN_DIR
+# The VM scenarios run the release build the package is made of, stripped
+# as the package strips it (what ships; the guest copies it into its memory
+# at boot, and half the size is half the copy); the contract scenario runs
+# the debug test binary.
+vm_bin() {
+  local release
+  release="$(swift build -c release --static-swift-stdlib --scratch-path .build-release --show-bin-path)"
+  mkdir -p .build-release/vm-bin
+  for tool in sriovd sriovctl; do
+    strip --strip-unneeded -o ".build-release/vm-bin/$tool" "$release/$tool"
+  done
+}
+phase "the binaries the VM runs (release build, stripped)" vm_bin
+export SRIOVD_BIN_DIR="$PWD/.build-release/vm-bin"
 run_tests "VM tests (SR-IOV test VM)" --filter RigTests
 suite_times "VM tests"

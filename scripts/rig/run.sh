@@ -16,7 +16,9 @@
 # Results in DIR: scenario.log, exit-code, checks.txt (if the scenario used
 # rig_check), guest-init.log, dmesg.txt, console.log. Exits with the
 # scenario's status, or non-zero if the VM or the guest preparation failed.
-# Environment: RIG_KERNEL (kernel image; default newest /boot/vmlinuz-*-amd64),
+# Environment: SRIOVD_BIN_DIR (the sriovd and sriovctl the scenarios run;
+# default the debug build), SRIOVD_TESTS_DIR (the test binary's folder),
+# RIG_KERNEL (kernel image; default newest /boot/vmlinuz-*-amd64),
 # RIG_VNG (vng command; default vng from PATH).
 set -euo pipefail
 
@@ -121,6 +123,9 @@ q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 swift_bin="$(dirname "$(command -v swift 2>/dev/null || echo /nonexistent/swift)")"
 guest_cmd="RIG_OUT=$(q "$out") RIG_REPO=$(q "$repo") RIG_EXPECT_PFS=$pfs RIG_VFS_AUTOPROBE=$autoprobe"
 guest_cmd+=" RIG_BATCH=$batch RIG_SWIFT_BIN=$(q "$swift_bin")"
+# The binaries under test (the guest gets no other variable of ours).
+[ -n "${SRIOVD_BIN_DIR:-}" ] && guest_cmd+=" SRIOVD_BIN_DIR=$(q "$(realpath "$SRIOVD_BIN_DIR")")"
+[ -n "${SRIOVD_TESTS_DIR:-}" ] && guest_cmd+=" SRIOVD_TESTS_DIR=$(q "$(realpath "$SRIOVD_TESTS_DIR")")"
 guest_cmd+=" /bin/bash $(q "$guest_init") $(q "$scenario")"
 for a in "$@"; do guest_cmd+=" $(q "$a")"; done
 
