@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOEmbedded
+import Testing
 
 // Drives an application's router in-process: each request is handed to the
 // responder as a `Request` with its body already in memory, and the response
@@ -130,5 +131,40 @@ private final class CollectingBodyWriter: ResponseBodyWriter {
     func finish(_ trailingHeaders: HTTPFields?) async throws {
         trailers = trailingHeaders
         finished = true
+    }
+}
+
+@Suite("Router test client")
+struct RouterTestClientTests {
+    @Test("a streamed body is collected chunk by chunk in order, with its trailers")
+    func streamedBody() async throws {
+        let router = Router()
+        router.get("/chunks") { _, _ in
+            Response(status: .ok, body: ResponseBody { writer in
+                for part in ["one\n", "two\n", "three\n"] { try await writer.write(ByteBuffer(string: part)) }
+                try await writer.finish([.server: "end"])
+            })
+        }
+        let response = try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/chunks", method: .get)
+        }
+        #expect(response.status == .ok)
+        #expect(String(buffer: response.body) == "one\ntwo\nthree\n")
+        #expect(response.trailerHeaders?[.server] == "end")
+    }
+
+    @Test("a body that returns without finish is an error naming the path and what it wrote")
+    func unfinishedBody() async throws {
+        let router = Router()
+        router.get("/open") { _, _ in
+            Response(status: .ok, body: ResponseBody { writer in try await writer.write(ByteBuffer(string: "half")) })
+        }
+        await #expect {
+            try await Application(router: router).test(.router) { client in
+                try await client.execute(uri: "/open", method: .get)
+            }
+        } throws: { error in
+            "\(error)" == "the response body of /open returned after 4 bytes without finishing"
+        }
     }
 }
