@@ -125,7 +125,9 @@ let package = Package(
             name: "SRIOVDaemonTests",
             dependencies: [
                 "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting", "SRIOVAPI",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

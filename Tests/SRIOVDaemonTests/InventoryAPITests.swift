@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdTesting
 import SRIOVCore
 import SRIOVHost
 import Testing
