@@ -44,12 +44,18 @@ extension SRIOVDCommand {
         @Option(name: .customLong("sysfs-root"), help: ArgumentHelp(visibility: .hidden))
         var sysfsRoot: String = "/sys"
 
+        /// The test suites' switch for SRIOVD_TEST_CRASH_POINT (`CrashPoints`).
+        @Flag(name: .customLong("test-crash-points"), help: ArgumentHelp(visibility: .hidden))
+        var testCrashPoints = false
+
         func run() async throws {
             let settings: DaemonSettings
+            let crashPoints: CrashPoints
             do {
                 settings = try DaemonSettings.resolve(
                     configPath: configOptions.config, socket: socket, stateDir: stateDir,
                     logLevel: logLevel, logTarget: logTarget, sysfsRoot: sysfsRoot)
+                crashPoints = try CrashPoints.fromEnvironment(testFlag: testCrashPoints)
             } catch {
                 printError("sriovd: \(error)")
                 throw ExitCode(78)  // EX_CONFIG
@@ -58,7 +64,9 @@ extension SRIOVDCommand {
             let logger = Logger(label: "sriovd")
             let metrics = SRIOVMetrics.bootstrap()
             do {
-                try await Daemon(options: settings.daemonOptions, logger: logger, metricsRegistry: metrics).run()
+                var options = settings.daemonOptions
+                options.crashPoints = crashPoints
+                try await Daemon(options: options, logger: logger, metricsRegistry: metrics).run()
             } catch {
                 logger.critical("sriovd failed", metadata: ["error": "\(error)"])
                 throw ExitCode(1)

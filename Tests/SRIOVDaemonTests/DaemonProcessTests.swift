@@ -1,4 +1,5 @@
 import Foundation
+import SRIOVDaemon
 import Testing
 
 #if canImport(Glibc)
@@ -114,5 +115,45 @@ struct DaemonProcessTests {
             #expect(process.terminationStatus == 78, "\(arguments)")
             #expect(text.contains(needle), "\(arguments): \(text)")
         }
+    }
+}
+
+extension DaemonProcessTests {
+    @Test("SRIOVD_TEST_CRASH_POINT without the test flag: sriovd refuses to start (exit 78) and names the variable")
+    func crashPointNeedsTheTestFlag() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            Issue.record("sriovd is not built at \(Self.binary) (swift build)")
+            return
+        }
+        let dir = NSTemporaryDirectory() + "sriovd-crashflag-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["--socket", dir + "/s.sock", "--state-dir", dir + "/state", "--sysfs-root", dir]
+        process.environment = ProcessInfo.processInfo.environment.merging(["SRIOVD_TEST_CRASH_POINT": "assign.reserved"]) { $1 }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 78)
+        #expect(text.contains("SRIOVD_TEST_CRASH_POINT=assign.reserved") && text.contains("--test-crash-points"), "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state/state.db"), "nothing was opened")
+    }
+}
+
+@Suite("Crash points: the test flag and the variable")
+struct CrashPointsGateTests {
+    @Test("unset or empty: none; set without the flag: refused naming it; with the flag: armed at that point only")
+    func gate() async throws {
+        #expect(throws: Never.self) { _ = try CrashPoints.fromEnvironment([:], testFlag: false) }
+        #expect(throws: Never.self) { _ = try CrashPoints.fromEnvironment(["SRIOVD_TEST_CRASH_POINT": ""], testFlag: false) }
+        #expect(throws: CrashPoints.Refusal.self) {
+            _ = try CrashPoints.fromEnvironment(["SRIOVD_TEST_CRASH_POINT": "release.begun"], testFlag: false)
+        }
+        // Armed, but another point passes: the process lives on.
+        let armed = try CrashPoints.fromEnvironment(["SRIOVD_TEST_CRASH_POINT": "release.begun"], testFlag: true)
+        await armed.hit("assign.reserved")
     }
 }

@@ -101,12 +101,14 @@ reset_guest() {
   pkill -KILL -s "$sid" 2>/dev/null || true
   rig_wait_for "! pgrep -s '$sid' >/dev/null" 10 || rig_log "WARNING: processes of the last scenario outlived SIGKILL: $(pgrep -s "$sid" | tr '\n' ' ')"
   ip -all netns delete 2>/dev/null || true
-  for link in $(ip -o link show | awk -F': ' '{ print $2 }' | sed 's/@.*//'); do
-    kind=$(ip -d -o link show dev "$link" 2>/dev/null | grep -oE ' (bond|bridge|veth|vlan|dummy|macvlan) ' | head -n1 | tr -d ' ' || true)
-    [ -n "$kind" ] && { ip link delete dev "$link" 2>/dev/null || true; }
+  for kind in bond bridge veth vlan dummy macvlan; do
+    for link in $(ip -o link show type "$kind" | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+      ip link delete dev "$link" 2>/dev/null || true
+    done
   done
   for m in $(findmnt -rn -o TARGET | grep -E '^/run/sriovd' | sort -r); do umount -l "$m" || true; done
   rm -rf /run/sriovd /run/sriovd-* /var/lib/sriovd-test /etc/sriovd-test
+  rig_log "guest reset"
 }
 
 # The guest's PATH is virtme-ng's (no pyenv, no Swift): add the Swift

@@ -38,7 +38,7 @@ public final class AssignmentService: Sendable {
         controller: VFController, store: StateStore, inventory: any InventorySource,
         configuration: @escaping @Sendable () -> SRIOVConfiguration, logger: Logger,
         adapters: @escaping @Sendable (FailoverSpec) -> any FailoverAdapter = { FailoverAdapters.make($0) },
-        crashPoints: CrashPoints = .environment
+        crashPoints: CrashPoints = .none
     ) {
         self.adapters = adapters
         self.crashPoints = crashPoints

@@ -15,10 +15,12 @@ import Glibc
 /// `migration.rollback.detach`, ...).
 ///
 /// What happens at a point is this value's choice:
-/// - `none`: nothing (what a release build always does);
-/// - `environment`: in a debug build, the process sends itself SIGKILL at the
-///   point `SRIOVD_TEST_CRASH_POINT` names (the VM suites kill the daemon so);
-///   a release build never reads the variable;
+/// - `none`: nothing (what the daemon does unless a test asks);
+/// - `fromEnvironment(testFlag:)`: the process sends itself SIGKILL at the
+///   point `SRIOVD_TEST_CRASH_POINT` names (the VM suites kill the daemon so),
+///   only when sriovd was started with the test flag
+///   (`--test-crash-points`); the variable without the flag is refused at
+///   start, so that a stray variable never kills a production daemon;
 /// - `halting(at:reached:)`: the operation stops at the point and never goes
 ///   on, as a killed process would leave it; a test then builds a fresh
 ///   service on the same state folder and host and runs `recover()`;
@@ -37,20 +39,29 @@ public struct CrashPoints: Sendable {
     /// No crash points.
     public static let none = CrashPoints()
 
-    /// SIGKILL at the point `SRIOVD_TEST_CRASH_POINT` names, in a debug
-    /// build only (no handler and no cleanup run); `none` otherwise.
-    public static let environment: CrashPoints = {
-        #if DEBUG
-        if let armed = ProcessInfo.processInfo.environment["SRIOVD_TEST_CRASH_POINT"], !armed.isEmpty {
-            return CrashPoints { point in
-                guard point == armed else { return }
-                kill(getpid(), SIGKILL)
-                _exit(137)  // not reached: SIGKILL cannot be caught or blocked
-            }
+    /// `SRIOVD_TEST_CRASH_POINT` set without the test flag.
+    public struct Refusal: Error, CustomStringConvertible {
+        public var point: String
+        public var description: String {
+            "SRIOVD_TEST_CRASH_POINT=\(point) is set, but sriovd was not started with --test-crash-points: "
+                + "it would kill itself at that point; unset the variable (it is for the test suites only)"
         }
-        #endif
-        return .none
-    }()
+    }
+
+    /// SIGKILL at the point `SRIOVD_TEST_CRASH_POINT` names (no handler and
+    /// no cleanup run) when `testFlag` is set; `none` when the variable is
+    /// unset or empty; refused when it is set without the flag.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment, testFlag: Bool
+    ) throws(Refusal) -> CrashPoints {
+        guard let armed = environment["SRIOVD_TEST_CRASH_POINT"], !armed.isEmpty else { return .none }
+        guard testFlag else { throw Refusal(point: armed) }
+        return CrashPoints { point in
+            guard point == armed else { return }
+            kill(getpid(), SIGKILL)
+            _exit(137)  // not reached: SIGKILL cannot be caught or blocked
+        }
+    }
 
     /// Stops the operation for good at `point` (its task stays suspended and
     /// does nothing more, like a killed process), after calling `reached`.

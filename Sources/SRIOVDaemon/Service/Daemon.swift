@@ -32,6 +32,8 @@ public struct DaemonOptions: Sendable {
     /// Where SIGHUP re-reads the configuration from; nil: no file.
     public var configPath: String?
     public var numVFsTimeout: Duration = .seconds(120)
+    /// Where a test suite kills the daemon (`CrashPoints`); none in use.
+    public var crashPoints: CrashPoints = .none
 
     public init(
         socketPath: String = "/run/sriovd/sriovd.sock", socketMode: UInt32 = 0o660, socketGroup: String? = nil,
@@ -120,7 +122,8 @@ public struct Daemon: Sendable {
         let (unplug, hook) = (options.configuration.daemon.unplugTimeout, options.configuration.daemon.hookTimeout)
         let assignments = AssignmentService(
             controller: controller, store: store, inventory: inventory, configuration: { running.current },
-            logger: logger, adapters: { FailoverAdapters.make($0, unplugDeadline: unplug, hookDeadline: hook) })
+            logger: logger, adapters: { FailoverAdapters.make($0, unplugDeadline: unplug, hookDeadline: hook) },
+            crashPoints: options.crashPoints)
         // Interrupted assignments and releases are finished before anything is served.
         await assignments.recover()
         // Then migrations: an interrupted prepare is rolled back, a complete finished.

@@ -12,9 +12,13 @@ read -r -a PFS <<< "$RIG_PFS"
 ctl() { "$BIN/sriovctl" --socket "$SOCK" "$@"; }
 
 # start_sriovd [ARGS...]: start the daemon in the background, wait for its socket.
+# With SRIOVD_TEST_CRASH_POINT set it gets the test flag that lets it honour
+# the variable (sriovd refuses to start on the variable alone).
 start_sriovd() {
   mkdir -p "$STATE"
-  "$BIN/sriovd" --socket "$SOCK" --state-dir "$STATE" --log-target stderr "$@" \
+  local test_flag=()
+  [ -n "${SRIOVD_TEST_CRASH_POINT:-}" ] && test_flag=(--test-crash-points)
+  "$BIN/sriovd" --socket "$SOCK" --state-dir "$STATE" --log-target stderr "${test_flag[@]}" "$@" \
     >>"$RIG_OUT/sriovd.log" 2>&1 &
   SRIOVD_PID=$!
   rig_wait_for "[ -S '$SOCK' ] && '$BIN/sriovctl' --socket '$SOCK' health" 60 \

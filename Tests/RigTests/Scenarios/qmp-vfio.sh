@@ -34,7 +34,7 @@ qemu=$(command -v qemu-system-x86_64 || true)
   -netdev hubport,id=n0,hubid=0 -device virtio-net-pci,netdev=n0,id=net0 \
   -qmp "unix:$QMP,server=on,wait=off" >"$RIG_OUT/qemu.log" 2>&1 &
 QEMU_PID=$!
-rig_wait_for "[ -S $QMP ]" 60 || { cat "$RIG_OUT/qemu.log"; rig_die "QEMU did not start"; }
+rig_wait_for "[ -S $QMP ]" 120 || { cat "$RIG_OUT/qemu.log"; rig_die "QEMU did not start"; }
 
 # qmp COMMAND [ARGS_JSON]: one command on QEMU's monitor, its answer on stdout.
 qmp() {
