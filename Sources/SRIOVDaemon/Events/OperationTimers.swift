@@ -22,7 +22,8 @@ public final class OperationTimers: Sendable {
 
     /// The `# HELP` text of each family, by name.
     public static let help = [
-        operationDuration: "Time of each sriovd operation (VF change, binding, VF count, assignment, reconcile pass), by operation and result",
+        operationDuration:
+            "Time of each sriovd operation (VF change, binding, VF count, assignment, reconcile pass), by operation and result",
         hostDuration: "Time of each call into the host (netlink read or write), by the innermost operation it was made for",
     ]
 

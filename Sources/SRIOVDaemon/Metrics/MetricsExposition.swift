@@ -100,7 +100,9 @@ public final class MetricsExposition: Sendable {
         return stateGauges.withLock { gauges in
             var current: [GaugeKey: Prometheus.Gauge] = [:]
             for (key, value) in counts {
-                let gauge = gauges[key] ?? registry.makeGauge(descriptor: .named(key.name, help: Self.help[key.name] ?? ""), labels: key.pairs)
+                let gauge =
+                    gauges[key]
+                    ?? registry.makeGauge(descriptor: .named(key.name, help: Self.help[key.name] ?? ""), labels: key.pairs)
                 gauge.set(Double(value))
                 current[key] = gauge
             }
@@ -150,7 +152,8 @@ public final class MetricsExposition: Sendable {
 
     /// The per-VF counters exposed where the driver counts.
     static let trafficCounters: [(name: String, what: String, value: @Sendable (VFTrafficCounters) -> UInt64)] = [
-        ("sriovd_vf_rx_bytes_total", "received bytes", { $0.rxBytes }), ("sriovd_vf_tx_bytes_total", "sent bytes", { $0.txBytes }),
+        ("sriovd_vf_rx_bytes_total", "received bytes", { $0.rxBytes }),
+        ("sriovd_vf_tx_bytes_total", "sent bytes", { $0.txBytes }),
         ("sriovd_vf_rx_packets_total", "received packets", { $0.rxPackets }),
         ("sriovd_vf_tx_packets_total", "sent packets", { $0.txPackets }),
         ("sriovd_vf_rx_dropped_total", "received packets dropped", { $0.rxDropped }),

@@ -68,7 +68,9 @@ public struct ProcessStatistics: Sendable, Equatable {
     ) throws(ReadError) -> ProcessStatistics {
         // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses,
         // so the fields are counted from the last ')'. Field 3 (state) is [0].
-        guard let close = stat.text.lastIndex(of: ")") else { throw ReadError(path: stat.path, reason: "no ')' after the command") }
+        guard let close = stat.text.lastIndex(of: ")") else {
+            throw ReadError(path: stat.path, reason: "no ')' after the command")
+        }
         let fields = stat.text[stat.text.index(after: close)...].split { $0 == " " || $0 == "\n" }
         func field(_ number: Int, _ name: String) throws(ReadError) -> UInt64 {
             guard fields.count > number - 3, let value = UInt64(fields[number - 3]) else {
