@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=""
-for candidate in python3 /root/.pyenv/shims/python3 /usr/local/bin/python3 /usr/bin/python3; do
+for candidate in python3 /usr/local/bin/python3 /usr/bin/python3; do
   if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import schemathesis, yaml' 2>/dev/null; then
     python="$candidate"
     break

@@ -117,6 +117,13 @@ if ! pip show schemathesis >/dev/null 2>&1; then
   pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
 fi
 
+# prometheus_client (PyPI): its exposition-format parser reads /metrics in
+# scripts/metrics-conventions.py (the unit tests run it).
+if ! pip show prometheus_client >/dev/null 2>&1; then
+  log "installing prometheus_client from PyPI"
+  pip install --quiet --disable-pip-version-check prometheus_client
+fi
+
 # pyenv's shims (vng) appear only after a rehash.
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
 

@@ -101,7 +101,7 @@ struct WatchRigTests {
             #expect(text.contains(#"sriovd_events_total{type="pf.lost"} 1"#), "\(name)")
             // igb has no ndo_get_vf_stats: its zeros are reported as unsupported, not as traffic.
             #expect(text.contains(#"driver="igb"} 0"#) && text.contains("sriovd_vf_stats_supported{"), "\(name)")
-            #expect(!text.contains("sriovd_vf_rx_bytes{"), "\(name)")
+            #expect(!text.contains("sriovd_vf_rx_bytes_total{"), "\(name)")
         }
     }
 

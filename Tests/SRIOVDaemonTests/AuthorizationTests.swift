@@ -281,8 +281,9 @@ struct AuthorizationSocketTests {
 
     @Test(
         "SO_PEERCRED and the group database decide (needs root)",
-        .enabled(if: unavailableReason == nil, "\(unavailableReason ?? "")"))
+        .needing(unavailableReason))
     func realPeers() async throws {
+        try TestRequirement.check(Self.unavailableReason)
         let dir = NSTemporaryDirectory() + "sriovd-auth-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         chmod(dir, 0o755)
@@ -382,8 +383,9 @@ struct SocketAccessTests {
 
     @Test(
         "a reader-group member connects to a 0660 socket it neither owns nor is group of; others still cannot (needs root)",
-        .enabled(if: AuthorizationSocketTests.unavailableReason == nil, "\(AuthorizationSocketTests.unavailableReason ?? "")"))
+        .needing(AuthorizationSocketTests.unavailableReason))
     func readerGroupConnects() async throws {
+        try TestRequirement.check(AuthorizationSocketTests.unavailableReason)
         let dir = try Checkout.temporaryDirectory("sriovd-acl")
         chmod(dir, 0o755)
         try FileManager.default.createDirectory(atPath: dir + "/sys/bus/pci/devices", withIntermediateDirectories: true)

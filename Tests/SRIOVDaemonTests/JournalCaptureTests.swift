@@ -77,8 +77,9 @@ struct JournalCaptureTests {
 
     @Test(
         "sriovd's startup record reaches journald's socket with its structured fields (needs root)",
-        .enabled(if: unavailableReason == nil, "\(unavailableReason ?? "")"))
+        .needing(unavailableReason))
     func startupRecordAsRoot() async throws {
+        try TestRequirement.check(Self.unavailableReason)
         let dir = try Checkout.temporaryDirectory("sriovd-journal")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (status, output) = try await Checkout.runOffPool(["bash", "scripts/capture-journal.sh", dir, Checkout.sriovd])

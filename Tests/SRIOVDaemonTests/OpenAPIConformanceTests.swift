@@ -29,12 +29,11 @@ import Glibc
 
     static var documentPath: String { repoRoot.appendingPathComponent("docs/openapi.yaml").path }
 
-    /// A python3 with these modules, or nil. swift test may run without the
-    /// pyenv shims on PATH, so the usual places are tried too.
+    /// A python3 with these modules, or nil: on PATH, or in the usual places.
     static func python(with modules: [String]) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         let candidates = path.split(separator: ":").map { "\($0)/python3" }
-            + ["/root/.pyenv/shims/python3", "/usr/local/bin/python3", "/usr/bin/python3"]
+            + ["/usr/local/bin/python3", "/usr/bin/python3"]
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
             let check = "import " + modules.joined(separator: ", ")
             if let result = try? run(candidate, ["-c", check]), result.status == 0 { return candidate }
@@ -342,7 +341,6 @@ import Glibc
     func liveDaemonConformsToTheDocumentUnderFuzzing() throws {
         var environment = ProcessInfo.processInfo.environment
         if let dir = environment["SRIOVD_BIN_DIR"] { environment["SRIOVD_BIN"] = dir + "/sriovd" }
-        environment["PATH"] = (environment["PATH"] ?? "/usr/bin:/bin") + ":/root/.pyenv/shims:/usr/local/bin"
         let result = try Self.run("/bin/bash", ["scripts/api-fuzz.sh"], environment: environment)
         print(result.output)
         #expect(result.status == 0, "scripts/api-fuzz.sh exited \(result.status):\n\(result.output)")

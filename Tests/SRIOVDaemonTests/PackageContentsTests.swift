@@ -13,9 +13,9 @@ enum DebianPackage {
     static var path: String { "\(directory)/sriovd_\(sriovdVersion)-1_amd64.deb" }
     static var isBuilt: Bool { FileManager.default.fileExists(atPath: path) }
     /// CI (scripts/test.sh) builds it: there, a missing package fails.
-    static var shouldTest: Bool { isBuilt || ProcessInfo.processInfo.environment["SRIOVD_REQUIRE_RIG"] == "1" }
+    static var shouldTest: Bool { isBuilt || TestRequirement.enforced }
 
-    /// Every file the package installs: exactly these (issue 11, item 1).
+    /// Every file the package installs: exactly these.
     static let files: Set<String> = [
         "/usr/sbin/sriovd",
         "/usr/bin/sriovctl",
@@ -39,7 +39,7 @@ enum DebianPackage {
     /// The package unpacked (files and control area) into a new folder.
     static func unpack() throws -> String {
         let dir = try Checkout.temporaryDirectory("sriovd-deb")
-        for arguments in [["dpkg-deb", "-x", path, dir + "/root"], ["dpkg-deb", "-e", path, dir + "/DEBIAN"]] {
+        for arguments in [["dpkg-deb", "-x", path, dir + "/files"], ["dpkg-deb", "-e", path, dir + "/DEBIAN"]] {
             let (status, output) = try Checkout.run(arguments)
             try #require(status == 0, "\(arguments.joined(separator: " ")): \(output)")
         }
@@ -52,7 +52,7 @@ enum DebianPackage {
     .serialized,
     .enabled(if: DebianPackage.shouldTest, "no package at \(DebianPackage.path) (scripts/package.sh; scripts/test.sh builds it)"))
 struct PackageContentsTests {
-    @Test("it installs exactly the files issue 11 lists, binaries executable, the rest 0644, all root's")
+    @Test("it installs exactly the listed files, binaries executable, the rest 0644, all root's")
     func contents() throws {
         try #require(DebianPackage.isBuilt, "no package at \(DebianPackage.path)")
         let (status, listing) = try Checkout.run(["dpkg-deb", "-c", DebianPackage.path])
@@ -100,14 +100,14 @@ struct PackageContentsTests {
         let dir = try DebianPackage.unpack()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for binary in ["/usr/sbin/sriovd", "/usr/bin/sriovctl"] {
-            let (status, sections) = try Checkout.run(["readelf", "-S", "-W", dir + "/root" + binary])
+            let (status, sections) = try Checkout.run(["readelf", "-S", "-W", dir + "/files" + binary])
             try #require(status == 0, "\(sections)")
             #expect(!sections.contains(".symtab"), "\(binary) is not stripped")
-            let (_, dynamic) = try Checkout.run(["readelf", "-d", dir + "/root" + binary])
+            let (_, dynamic) = try Checkout.run(["readelf", "-d", dir + "/files" + binary])
             #expect(dynamic.contains("libc.so.6"))
             #expect(!dynamic.contains("libswiftCore") && !dynamic.contains("libFoundation"), "\(binary) needs the Swift runtime: \(dynamic)")
         }
-        let (status, version) = try Checkout.run([dir + "/root/usr/sbin/sriovd", "--version"])
+        let (status, version) = try Checkout.run([dir + "/files/usr/sbin/sriovd", "--version"])
         #expect(status == 0 && version.trimmingCharacters(in: .whitespacesAndNewlines) == sriovdVersion)
     }
 
@@ -115,9 +115,9 @@ struct PackageContentsTests {
     func unitsAndConfiguration() throws {
         let dir = try DebianPackage.unpack()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let service = try String(contentsOfFile: dir + "/root/lib/systemd/system/sriovd.service", encoding: .utf8)
+        let service = try String(contentsOfFile: dir + "/files/lib/systemd/system/sriovd.service", encoding: .utf8)
         #expect(service.contains("\nExecStart=/usr/sbin/sriovd --config /etc/sriovd/sriovd.toml\n"))
-        let socket = try String(contentsOfFile: dir + "/root/lib/systemd/system/sriovd.socket", encoding: .utf8)
+        let socket = try String(contentsOfFile: dir + "/files/lib/systemd/system/sriovd.socket", encoding: .utf8)
         #expect(socket.contains("\nExecStartPost=-/usr/sbin/sriovd socket-access /run/sriovd/sriovd.sock\n"))
         #expect(!(service + socket).contains("/usr/local"))
         for (installed, source) in [
@@ -127,10 +127,10 @@ struct PackageContentsTests {
             ("/etc/sriovd/sriovd.toml", "config/sriovd.toml"),
             ("/usr/share/doc/sriovd/openapi.yaml", "docs/openapi.yaml"),
         ] {
-            let packaged = try Data(contentsOf: URL(fileURLWithPath: dir + "/root" + installed))
+            let packaged = try Data(contentsOf: URL(fileURLWithPath: dir + "/files" + installed))
             #expect(packaged == (try Data(contentsOf: Checkout.root.appendingPathComponent(source))), "\(installed) differs from \(source)")
         }
-        let configuration = try String(contentsOfFile: dir + "/root/etc/sriovd/sriovd.toml", encoding: .utf8)
+        let configuration = try String(contentsOfFile: dir + "/files/etc/sriovd/sriovd.toml", encoding: .utf8)
         let settings = configuration.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         #expect(settings == ["[daemon]"], "uncommented lines: \(settings)")
@@ -160,7 +160,7 @@ struct PackageContentsTests {
     func manPagesAndCompletions() throws {
         let dir = try DebianPackage.unpack()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let root = dir + "/root"
+        let root = dir + "/files"
         for (page, mustContain) in [
             ("man8/sriovd.8.gz", ["NAME", "SYNOPSIS", "check-config", "--config"]),
             ("man8/sriovctl.8.gz", ["NAME", "SYNOPSIS", "assign", "--socket"]),

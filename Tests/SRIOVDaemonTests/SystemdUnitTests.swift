@@ -62,12 +62,14 @@ enum Checkout {
 
 @Suite("systemd unit files")
 struct SystemdUnitTests {
-    static let hasAnalyze = Checkout.hasTool("systemd-analyze")
+    static let analyzeMissing: String? =
+        Checkout.hasTool("systemd-analyze") ? nil : "systemd-analyze is not installed (apt-get install systemd)"
 
     @Test(
         "scripts/verify-units.sh passes: systemd-analyze verify, sysusers.d and tmpfiles.d applied to an empty root",
-        .enabled(if: hasAnalyze, "systemd-analyze is not installed (apt-get install systemd)"))
+        .needing(analyzeMissing))
     func verifyUnits() async throws {
+        try TestRequirement.check(Self.analyzeMissing)
         let (status, output) = try await Checkout.runOffPool(["bash", "scripts/verify-units.sh", Checkout.sriovd])
         #expect(status == 0, "\(output)")
         #expect(output.contains("systemd-analyze verify sriovd.service sriovd.socket OK"), "\(output)")
@@ -75,8 +77,9 @@ struct SystemdUnitTests {
 
     @Test(
         "the service's exposure (systemd-analyze security --offline) stays low",
-        .enabled(if: hasAnalyze, "systemd-analyze is not installed (apt-get install systemd)"))
+        .needing(analyzeMissing))
     func exposure() async throws {
+        try TestRequirement.check(Self.analyzeMissing)
         let (_, output) = try await Checkout.runOffPool(["bash", "scripts/verify-units.sh", Checkout.sriovd])
         guard let line = output.split(separator: "\n").first(where: { $0.contains("Overall exposure level") }) else {
             try #require(output.contains("exposure not measured"), "\(output)")
@@ -90,12 +93,17 @@ struct SystemdUnitTests {
 
 @Suite("systemd socket activation")
 struct SystemdUnitSocketActivationTests {
+    static var unavailableReason: String? {
+        if !Checkout.hasTool("systemd-socket-activate") { return "systemd-socket-activate is not installed (apt-get install systemd)" }
+        if !FileManager.default.isExecutableFile(atPath: Checkout.sriovd) { return "sriovd is not built at \(Checkout.sriovd)" }
+        return nil
+    }
+
     @Test(
         "sriovd serves a socket passed by systemd, answers the connection that woke it, and leaves the socket file alone",
-        .enabled(
-            if: Checkout.hasTool("systemd-socket-activate") && FileManager.default.isExecutableFile(atPath: Checkout.sriovd),
-            "needs systemd-socket-activate and a built sriovd"))
+        .needing(unavailableReason))
     func realDaemon() async throws {
+        try TestRequirement.check(Self.unavailableReason)
         let dir = try Checkout.temporaryDirectory("sriovd-activation")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/sys/bus/pci/devices", withIntermediateDirectories: true)

@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
 done
 case "$idle" in ''|*[!0-9]*) die "--idle must be a number of seconds" ;; esac
 
-# An absolute python3 that exists in the guest too (no pyenv shims there).
+# An absolute python3 that exists in the guest too (the guest's PATH is not the host's).
 py=""
 for c in ${python:-$(command -v python3 || true) /usr/bin/python3}; do
   py="$("$c" -c 'import sys, pyroute2; print(sys.executable)' 2>/dev/null)" && [ -x "$py" ] && break

@@ -57,7 +57,7 @@ done
 has() { case ",$methods," in *,"$1",*) return 0 ;; *) return 1 ;; esac; }
 
 # A python3 for the guest. It must be an absolute path that exists in the guest
-# (which shares this file system but not PATH: no pyenv shims there), so resolve
+# (which shares this file system but not PATH), so resolve
 # sys.executable. With pyroute2 among the methods, it must import pyroute2.
 candidates=()
 if [ -n "$python" ]; then candidates=("$python"); else

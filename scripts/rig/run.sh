@@ -15,11 +15,14 @@
 #
 # Results in DIR: scenario.log, exit-code, checks.txt (if the scenario used
 # rig_check), guest-init.log, dmesg.txt, console.log. Exits with the
-# scenario's status, or non-zero if the VM or the guest preparation failed.
+# scenario's status; 4 when it exited 0 but a checks.txt (DIR's, or with
+# --batch one of DIR/NAME's) records a failed check; 3 when the VM or the
+# guest preparation failed; 2 for bad usage.
 # Environment: SRIOVD_BIN_DIR (the sriovd and sriovctl the scenarios run;
 # default the debug build), SRIOVD_TESTS_DIR (the test binary's folder),
 # RIG_KERNEL (kernel image; default newest /boot/vmlinuz-*-amd64),
-# RIG_VNG (vng command; default vng from PATH).
+# RIG_VNG (vng command; default vng from PATH), RIG_LOCK (the lock file that
+# keeps to one VM at a time).
 set -euo pipefail
 
 me="rig"
@@ -205,14 +208,18 @@ fi
 
 rc="$(cat "$out/exit-code")"
 case "$rc" in ''|*[!0-9]*) log "ERROR: bad exit-code file content: '$rc'"; exit 3 ;; esac
+# Failed checks, as FILE:FAIL<TAB>NAME<TAB>exit N, of the scenario (and,
+# with --batch, of each scenario of the batch).
+failed_checks="$(grep -H '^FAIL' "$out/checks.txt" "$out"/*/checks.txt 2>/dev/null || true)"
 if [ "$rc" -ne 0 ]; then
   log "scenario FAILED with exit status $rc"
   show_failure
+elif [ -n "$failed_checks" ]; then
+  # A check that failed is a failure, whatever the scenario's own status.
+  log "scenario FAILED: it exited 0 but checks.txt records failed checks:"
+  printf '%s\n' "$failed_checks" >&2
+  exit 4
 else
   log "scenario passed"
-  if [ -s "$out/checks.txt" ] && grep -q '^FAIL' "$out/checks.txt"; then
-    log "WARNING: the scenario exited 0 but checks.txt records failed checks:"
-    grep '^FAIL' "$out/checks.txt" >&2
-  fi
 fi
 exit "$rc"

@@ -40,8 +40,12 @@ public final class EventBus: Sendable {
     /// `withMetricsFactory` says otherwise).
     public init(recorders: [Recorder] = []) {
         self.recorders = recorders
-        self.droppedCounter = Counter(label: "sriovd_events_dropped_total", factory: MetricsSystem.factory)
+        self.droppedCounter = Counter(label: Self.droppedLabel, factory: MetricsSystem.factory)
     }
+
+    public static let droppedLabel = "sriovd_events_dropped_total"
+    /// The `# HELP` text of each family, by name.
+    public static let help = [droppedLabel: "Events dropped for subscriptions that fell behind"]
 
     /// A bus whose one recorder writes each event to `logger` as its journal
     /// record (`JournalRecords`).

@@ -22,6 +22,16 @@ public final class EventCounts: Sendable {
     public static let migrationStepDuration = "sriovd_migration_step_duration_seconds"
     public static let migrationSwitchDuration = "sriovd_migration_switch_duration_seconds"
 
+    /// The `# HELP` text of each family, by name.
+    public static let help = [
+        label: "Events published on the bus, by type",
+        driftLabel: "VF settings found changed behind sriovd's back, by setting and by what was done",
+        healLabel: "Assignments healed or failed after their PF came back, by result",
+        healDuration: "Time of each heal of an assignment after its PF came back",
+        migrationStepDuration: "Time of each migration step, by operation, step and result",
+        migrationSwitchDuration: "Time of each steer step of a migration: the guest's switch between its VF and its standby",
+    ]
+
     private let factory: any MetricsFactory
     private let counters = Mutex<[String: Counter]>([:])
 

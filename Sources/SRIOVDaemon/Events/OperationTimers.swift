@@ -20,6 +20,13 @@ public final class OperationTimers: Sendable {
     public static let operationDuration = "sriovd_operation_duration_seconds"
     public static let hostDuration = "sriovd_host_duration_seconds"
 
+    /// The `# HELP` text of each family, by name.
+    public static let help = [
+        operationDuration:
+            "Time of each sriovd operation (VF change, binding, VF count, assignment, reconcile pass), by operation and result",
+        hostDuration: "Time of each call into the host (netlink read or write), by the innermost operation it was made for",
+    ]
+
     public enum Result: String, Sendable {
         case success, failure, rejected
 

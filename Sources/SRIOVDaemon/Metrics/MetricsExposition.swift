@@ -21,10 +21,15 @@ import Synchronization
 /// - `sriovd_vf_stats_supported{pf, driver}`: 1 when the PF's driver counts
 ///   its VFs' traffic (IFLA_VF_STATS), 0 when it does not (igb): the kernel
 ///   reports zeros then, which are not shown as traffic counters;
-/// - `sriovd_vf_{rx,tx}_{bytes,packets,dropped}{pf, vf}`, `sriovd_vf_broadcast`,
-///   `sriovd_vf_multicast`: the kernel's counters of each VF, where supported.
+/// - `sriovd_vf_{rx,tx}_{bytes,packets,dropped}_total{pf, vf}`,
+///   `sriovd_vf_broadcast_total`, `sriovd_vf_multicast_total`: the kernel's
+///   counters of each VF, where supported, as counters (one that goes back,
+///   a VF made anew, starts its series again from the kernel's value).
 /// Events by type (`sriovd_events_total{type}`), drift and heals are counted
-/// as they are published (`EventCounts`).
+/// as they are published (`EventCounts`). The process families
+/// (`process_cpu_seconds_total`, `process_resident_memory_bytes`, ...) and
+/// `sriovd_build_info{version}` are `ProcessMetrics`'. Every family has its
+/// `# HELP` (`familyHelp`, through `DescribedMetricsFactory` for swift-metrics').
 /// The text is the registry's own (swift-prometheus): nothing here writes the format.
 public final class MetricsExposition: Sendable {
     public let registry: PrometheusCollectorRegistry
@@ -37,18 +42,25 @@ public final class MetricsExposition: Sendable {
     /// The state gauges set by the last scrape, by name and labels, so a
     /// series that no longer applies is removed rather than left stale.
     private let stateGauges = Mutex<[GaugeKey: Prometheus.Gauge]>([:])
+    /// The VF traffic counters, with the kernel's value each last took.
+    private let trafficSeries = Mutex<[GaugeKey: (counter: Prometheus.Counter, value: UInt64)]>([:])
+    private let process: ProcessMetrics
 
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     private struct GaugeKey: Hashable {
         var name: String
         var labels: [String]
+
+        var pairs: [(String, String)] { stride(from: 0, to: labels.count, by: 2).map { (labels[$0], labels[$0 + 1]) } }
     }
 
     public init(
         registry: PrometheusCollectorRegistry, inventory: any InventorySource, store: StateStore, events: EventBus? = nil,
-        logger: Logger, counters: (@Sendable (PCIAddress) async throws -> [Int: VFTrafficCounters])? = nil
+        logger: Logger, counters: (@Sendable (PCIAddress) async throws -> [Int: VFTrafficCounters])? = nil,
+        version: String = sriovdVersion
     ) {
+        self.process = ProcessMetrics(registry: registry, version: version, logger: logger)
         self.counters = counters
         self.registry = registry
         self.inventory = inventory
@@ -60,7 +72,7 @@ public final class MetricsExposition: Sendable {
     /// The swift-metrics factory that records into `registry`, with
     /// histogram buckets sized for sriovd's operations: VF changes take
     /// milliseconds, VF counts and driver binds up to minutes.
-    public static func factory(_ registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+    public static func factory(_ registry: PrometheusCollectorRegistry) -> DescribedMetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[OperationTimers.operationDuration] = [
             .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
@@ -72,23 +84,25 @@ public final class MetricsExposition: Sendable {
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
             .milliseconds(250), .milliseconds(500), .seconds(1),
         ]
-        return factory
+        return DescribedMetricsFactory(base: factory, help: familyHelp)
     }
+
+    /// The `# HELP` text of every family sriovd records through swift-metrics.
+    public static let familyHelp = OperationTimers.help.merging(EventCounts.help) { a, _ in a }
+        .merging(EventBus.help) { a, _ in a }
 
     /// Sets the state gauges from the inventory and sriovd's records, then
     /// writes the whole registry in the Prometheus text format.
     public func scrape() async -> [UInt8] {
-        let counts = await stateCounts()
+        let (counts, traffic) = await stateCounts()
+        process.update()
+        updateTraffic(traffic)
         return stateGauges.withLock { gauges in
             var current: [GaugeKey: Prometheus.Gauge] = [:]
             for (key, value) in counts {
-                let labels = stride(from: 0, to: key.labels.count, by: 2).map { (key.labels[$0], key.labels[$0 + 1]) }
-                let help = Self.help[key.name] ?? ""
                 let gauge =
                     gauges[key]
-                    ?? (labels.isEmpty
-                        ? registry.makeGauge(name: key.name, help: help)
-                        : registry.makeGauge(name: key.name, labels: labels, help: help))
+                    ?? registry.makeGauge(descriptor: .named(key.name, help: Self.help[key.name] ?? ""), labels: key.pairs)
                 gauge.set(Double(value))
                 current[key] = gauge
             }
@@ -99,6 +113,31 @@ public final class MetricsExposition: Sendable {
             var text: [UInt8] = []
             registry.emit(into: &text)
             return text
+        }
+    }
+
+    /// Sets each VF traffic counter to the kernel's value: by the increase
+    /// since the last scrape, or from 0 when the kernel's went back (its
+    /// VF was made anew). Series of VFs no longer there are removed.
+    private func updateTraffic(_ values: [GaugeKey: UInt64]) {
+        trafficSeries.withLock { series in
+            var current: [GaugeKey: (counter: Prometheus.Counter, value: UInt64)] = [:]
+            for (key, value) in values {
+                var entry =
+                    series[key]
+                    ?? (registry.makeCounter(descriptor: .named(key.name, help: Self.help[key.name] ?? ""), labels: key.pairs), 0)
+                if value < entry.value {
+                    entry.counter.reset()
+                    entry.value = 0
+                }
+                entry.counter.increment(by: Int64(clamping: value - entry.value))
+                entry.value = value
+                current[key] = entry
+            }
+            for (key, entry) in series where current[key] == nil {
+                registry.unregisterCounter(entry.counter)
+            }
+            series = current
         }
     }
 
@@ -113,18 +152,20 @@ public final class MetricsExposition: Sendable {
 
     /// The per-VF counters exposed where the driver counts.
     static let trafficCounters: [(name: String, what: String, value: @Sendable (VFTrafficCounters) -> UInt64)] = [
-        ("sriovd_vf_rx_bytes", "received bytes", { $0.rxBytes }), ("sriovd_vf_tx_bytes", "sent bytes", { $0.txBytes }),
-        ("sriovd_vf_rx_packets", "received packets", { $0.rxPackets }),
-        ("sriovd_vf_tx_packets", "sent packets", { $0.txPackets }),
-        ("sriovd_vf_rx_dropped", "received packets dropped", { $0.rxDropped }),
-        ("sriovd_vf_tx_dropped", "sent packets dropped", { $0.txDropped }),
-        ("sriovd_vf_broadcast", "broadcast packets received", { $0.broadcast }),
-        ("sriovd_vf_multicast", "multicast packets received", { $0.multicast }),
+        ("sriovd_vf_rx_bytes_total", "received bytes", { $0.rxBytes }),
+        ("sriovd_vf_tx_bytes_total", "sent bytes", { $0.txBytes }),
+        ("sriovd_vf_rx_packets_total", "received packets", { $0.rxPackets }),
+        ("sriovd_vf_tx_packets_total", "sent packets", { $0.txPackets }),
+        ("sriovd_vf_rx_dropped_total", "received packets dropped", { $0.rxDropped }),
+        ("sriovd_vf_tx_dropped_total", "sent packets dropped", { $0.txDropped }),
+        ("sriovd_vf_broadcast_total", "broadcast packets received", { $0.broadcast }),
+        ("sriovd_vf_multicast_total", "multicast packets received", { $0.multicast }),
     ]
 
-    /// Each state gauge's value, by name and labels.
-    private func stateCounts() async -> [GaugeKey: Int] {
+    /// Each state gauge's value, and each VF traffic counter's, by name and labels.
+    private func stateCounts() async -> (gauges: [GaugeKey: Int], traffic: [GaugeKey: UInt64]) {
         var counts: [GaugeKey: Int] = [:]
+        var traffic: [GaugeKey: UInt64] = [:]
         func count(_ name: String, _ labels: [String]) { counts[GaugeKey(name: name, labels: labels), default: 0] += 1 }
 
         if let events { counts[GaugeKey(name: "sriovd_event_stream_readers", labels: [])] = events.subscriberCount }
@@ -160,8 +201,8 @@ public final class MetricsExposition: Sendable {
                     guard supported else { continue }
                     for (index, c) in byIndex {
                         for counter in Self.trafficCounters {
-                            counts[GaugeKey(name: counter.name, labels: ["pf", pf.pciAddress.description, "vf", "\(index)"])] =
-                                Int(clamping: counter.value(c))
+                            traffic[GaugeKey(name: counter.name, labels: ["pf", pf.pciAddress.description, "vf", "\(index)"])] =
+                                counter.value(c)
                         }
                     }
                 }
@@ -170,7 +211,7 @@ public final class MetricsExposition: Sendable {
             logger.warning("metrics: cannot read the inventory", metadata: ["error": "\(error)"])
             counts[GaugeKey(name: "sriovd_inventory_readable", labels: [])] = 0
         }
-        return counts
+        return (counts, traffic)
     }
 }
 
