@@ -133,7 +133,15 @@ let package = Package(
             ]),
         // QMP against a real QEMU process with a Linux guest (needs
         // qemu-system-x86_64, a kernel in /boot and busybox-static).
-        .testTarget(name: "SRIOVHypervisorTests", dependencies: ["SRIOVHypervisor", "SRIOVCore"]),
+        // The migration engine and API driving that guest (a fake host: the
+        // machine has no VFs; QEMU and the guest are real).
+        .testTarget(
+            name: "SRIOVHypervisorTests",
+            dependencies: [
+                "SRIOVHypervisor", "SRIOVCore", "SRIOVDaemon", "SRIOVHostTesting", "SRIOVAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.
         .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon", "SRIOVHost"], exclude: ["Scenarios"]),

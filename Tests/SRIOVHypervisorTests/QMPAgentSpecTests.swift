@@ -1,5 +1,10 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
 import SRIOVCore
+import SRIOVHostTesting
 import Testing
 
 @testable import SRIOVHypervisor
@@ -70,5 +75,24 @@ import Testing
         let value = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8))
         #expect(QMPGuest.addresses(inQueryPCI: value) == ["standby": "0000:00:02.0", "rp1": "0000:00:03.0", "vf0": "0000:01:00.0"])
         #expect(QMPGuest.deviceIDs(inQueryPCI: value) == ["standby", "rp1", "vf0"])
+    }
+
+    @Test("the API refuses an agent without a bond with 400 naming failover.bond, and assigns nothing")
+    func apiRefusal() async throws {
+        let host = FakeHost([FakeHost.PF(address: MigrationQEMUTests.pfA, autoprobe: false, vfs: 2)])
+        let router = try MigrationQEMUTests.router(host: host, dir: NSTemporaryDirectory() + "sriovd-qmp-spec-\(UUID().uuidString)")
+        let body = #"{"vm":"vm1","nic":"net0","pf":"0000:01:00.0","driver":"vfio-pci","mac":"52:54:00:5a:01:01","failover":{"adapter":"qmp","socket":"/run/vm1.qmp","device":"hostdev0","bus":"rp1","standby":"net0","agent":"/run/vm1.qga"}}"#
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(
+                uri: "/v1/assignments", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)
+            ) { response in
+                #expect(response.status == .badRequest)
+                let problem = try JSONDecoder().decode(JSONValue.self, from: Data(buffer: response.body))
+                #expect(problem["field"]?.stringValue == "failover.bond", "\(problem)")
+            }
+            try await client.execute(uri: "/v1/assignments", method: .get) { response in
+                #expect(String(buffer: response.body).contains("vm1") == false, "nothing assigned")
+            }
+        }
     }
 }
