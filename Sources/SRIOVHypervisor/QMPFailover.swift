@@ -83,6 +83,28 @@ public struct QMPFailover: FailoverAdapter {
         }
     }
 
+    /// With an agent, before anything is reserved or programmed: the bond
+    /// exists in the guest and is active-backup, the standby (the device
+    /// QEMU knows as `standby`) is its slave, and the bond's MAC is `mac`.
+    /// A guest that is not running here (QEMU not started yet, or waiting
+    /// for an incoming migration: the guest still runs on the source)
+    /// cannot be looked at, and neither can one without an agent: both
+    /// pass without a word.
+    public func preflight(mac: MACAddress?) async throws(FailoverError) {
+        guard let agent else { return }
+        let standby = guest.target.standby
+        try await run("preflight") {
+            let found: (running: Bool, address: String?)
+            do { found = try await guest.runningGuestAddress(of: standby) } catch let error as QMPGuestError {
+                // No monitor to ask yet (QEMU not started): attach will say so.
+                if error.description.hasPrefix("cannot connect to QEMU's monitor") { return }
+                throw error
+            }
+            guard found.running else { return }
+            try await agent.preflight(standbyAt: found.address, standbyID: standby, mac: mac)
+        }
+    }
+
     /// Where the guest sees the VF's device or the standby.
     private func guestAddress(of target: SteerTarget) async throws -> String {
         let found = try await guest.guestAddresses()
@@ -166,6 +188,51 @@ public struct QGABond: Sendable {
                     throw QGABondError("after \(NetnsGuest.milliseconds(deadline)) ms: \(last)")
                 }
                 try await Task.sleep(for: pollInterval)
+            }
+        }
+    }
+
+    /// See `QMPFailover.preflight`: refusals name the field to fix and
+    /// what the guest has.
+    func preflight(standbyAt pci: String?, standbyID: String, mac: MACAddress?) async throws {
+        func refuse(_ field: String, _ found: String) -> FailoverError {
+            .refusal(adapter: "qmp", field: field, found: found)
+        }
+        let work = { (qga: QGAConnection) async throws -> Void in
+            let interfaces = try await qga.interfaces()
+            guard let bondInterface = interfaces.first(where: { $0.name == bond }) else {
+                throw refuse("failover.bond", "the guest has no interface \(bond) (it has \(interfaces.map(\.name).joined(separator: ", ")))")
+            }
+            let mode: String
+            do { mode = try await qga.readFile("\(bonding)/mode") } catch QGAError.refused {
+                throw refuse("failover.bond", "\(bond) in the guest is not a bond (it has no \(bonding))")
+            }
+            let modeName = mode.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+            guard modeName == "active-backup" else {
+                throw refuse("failover.bond", "the guest's bond \(bond) is in mode \(modeName), not active-backup")
+            }
+            guard let pci else {
+                throw refuse("failover.standby", "the guest has no PCI device \(standbyID) (QEMU's query-pci lists no device with that id)")
+            }
+            guard try await slave(at: pci, qga) != nil else {
+                let slaves = try await slaves(qga)
+                throw refuse(
+                    "failover.standby",
+                    "the standby \(standbyID) (PCI \(pci) in the guest) is not a slave of \(bond) (its slaves: \(slaves.isEmpty ? "none" : slaves.joined(separator: ", ")))")
+            }
+            if let mac, bondInterface.mac != mac.description {
+                throw refuse(
+                    "mac",
+                    "the guest's bond \(bond) has MAC \(bondInterface.mac ?? "(none)"), not \(mac): the VF, pinned to \(mac) by the PF, could not take the bond's MAC (give the bond \(mac), or assign with the bond's MAC)")
+            }
+        }
+        do {
+            try await QGAConnection.with(socket: socket, work)
+        } catch let error as QGAError {
+            switch error {
+            case .cannotConnect, .notAnswering:
+                throw refuse("failover.agent", "no guest agent answers at \(socket): \(error)")
+            default: throw error
             }
         }
     }

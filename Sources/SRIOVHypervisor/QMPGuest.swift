@@ -212,6 +212,16 @@ public struct QMPGuest: Sendable {
         return found
     }
 
+    /// Whether the guest runs (QMP `query-status`: `running`), and where it
+    /// sees device `id` (nil: it has none).
+    public func runningGuestAddress(of id: String) async throws -> (running: Bool, address: String?) {
+        try await session(.query) { qmp in
+            let status = try await qmp.execute("query-status")["status"]?.stringValue
+            guard status == "running" else { return (false, nil) }
+            return (true, Self.addresses(inQueryPCI: try await qmp.execute("query-pci"))[id])
+        }
+    }
+
     /// The PCI addresses the guest sees for the VF's device and the standby
     /// (nil for one the guest does not have).
     public func guestAddresses() async throws -> (device: String?, standby: String?) {

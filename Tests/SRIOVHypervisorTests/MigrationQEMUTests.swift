@@ -253,6 +253,24 @@ struct MigrationQEMUTests {
         #expect(agent ? clear < detach : detach < clear, "\(operation) order: \(steps)")
     }
 
+    @Test("preflight through the agent at assign and incoming: a bond that is not there, or a MAC that is not the bond's, is refused with 400 naming failover.bond or mac, and nothing is plugged or reserved")
+    func preflightRefusals() async throws {
+        let guest = try await SharedGuest.failover.get()
+        let good = nic(guest, on: Self.pfA, agent: true)
+        let noBond = good.replacingOccurrences(of: #""bond":"bond0""#, with: #""bond":"bond9""#)
+        let otherMAC = good.replacingOccurrences(of: mac, with: "52:54:00:5a:01:99")
+        try await withDaemons { a, b in
+            let refusedBond = try await call(a, .post, "/v1/assignments", String(noBond.dropLast()) + #","vm":"vm1"}"#)
+            #expect(refusedBond.status == .badRequest && refusedBond.text.contains(#""field":"failover.bond""#), "\(refusedBond.text)")
+            #expect(refusedBond.text.contains("no interface bond9"), "says what the guest has: \(refusedBond.text)")
+            let refusedMAC = try await call(b, .post, "/v1/vms/vm1/migration/incoming", #"{"nics":[\#(otherMAC)]}"#)
+            #expect(refusedMAC.status == .badRequest && refusedMAC.text.contains(#""field":"nics[0].mac""#), "\(refusedMAC.text)")
+            #expect(try await call(a, .get, "/v1/assignments").text.contains("vm1") == false)
+            #expect(try await call(b, .get, "/v1/vms/vm1/migration").status == .notFound, "a refused incoming leaves no record")
+        }
+        #expect(try await QMPGuest(target: QMPTarget(socket: guest.qmpSocket, device: "vf0", bus: "rp1", standby: "standby")).isPresent() == false)
+    }
+
     @Test("with the guest agent: the bond's active slave is the lever, the VF's MAC cleared before the unplug, and no probe at 10 ms is lost in any window (prepare, complete, prepare back, abort)")
     func migrationWithTheAgent() async throws {
         let windows = try await cycle(agent: true)

@@ -1,4 +1,5 @@
 import Foundation
+import SRIOVCore
 import Synchronization
 import Testing
 
@@ -36,17 +37,21 @@ final class FakeAgent: @unchecked Sendable {
         Thread.detachNewThread { [self] in serve() }
     }
 
-    /// Stops listening and removes the socket.
+    /// Stops listening and removes the socket. The serving thread closes
+    /// the listener when its accept fails: closed here, its number could be
+    /// reused by the next agent's listener while the thread still waits on it.
     func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
         unlink(path)
     }
 
     private func serve() {
         while true {
             let fd = accept(listener, nil, nil)
-            guard fd >= 0 else { return }
+            guard fd >= 0 else {
+                close(listener)
+                return
+            }
             var pending = Data()
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -190,6 +195,37 @@ final class FakeAgent: @unchecked Sendable {
         } throws: { error in
             guard case QGAError.cannotConnect(_, let reason) = error else { return false }
             return reason == "no such socket"
+        }
+    }
+
+    @Test(
+        "preflight through the agent: the bond, its mode, the standby among its slaves and its MAC, each refusal naming the field and what the guest has",
+        arguments: [
+            ("bond0", [:], "0000:00:02.0", "52:54:00:5a:01:01", nil, ""),
+            ("bond0", [:], "0000:00:02.0", "52:54:00:5a:01:02", "mac", "has MAC 52:54:00:5a:01:01, not 52:54:00:5a:01:02"),
+            ("bond1", [:], "0000:00:02.0", "52:54:00:5a:01:01", "failover.bond", "the guest has no interface bond1 (it has lo, bond0)"),
+            ("bond0", ["/sys/class/net/bond0/bonding/mode": "balance-rr 0\n"], "0000:00:02.0", "52:54:00:5a:01:01", "failover.bond", "is in mode balance-rr, not active-backup"),
+            ("bond0", [:], "0000:00:05.0", "52:54:00:5a:01:01", "failover.standby", "the standby net0 (PCI 0000:00:05.0 in the guest) is not a slave of bond0 (its slaves: eth0, eth1)"),
+        ] as [(String, [String: String], String, String, String?, String)])
+    func preflight(bond: String, files: [String: String], standby: String, mac: String, field: String?, found: String) async throws {
+        let agent = try FakeAgent(files: Self.guestFiles.merging(files) { _, new in new })
+        defer { agent.stop() }
+        let check = QGABond(socket: agent.path, bond: bond)
+        do {
+            try await check.preflight(standbyAt: standby, standbyID: "net0", mac: try MACAddress.parse(mac, field: "mac"))
+            #expect(field == nil, "accepted, expected a refusal of \(field ?? "")")
+        } catch let error as FailoverError {
+            #expect(error.field == field && error.reason.contains(found), "\(error)")
+        }
+    }
+
+    @Test("preflight with no agent answering is refused as failover.agent")
+    func preflightWithoutAgent() async throws {
+        await #expect {
+            try await QGABond(socket: NSTemporaryDirectory() + "no-such-agent.sock", bond: "bond0")
+                .preflight(standbyAt: "0000:00:02.0", standbyID: "net0", mac: nil)
+        } throws: { error in
+            (error as? FailoverError)?.field == "failover.agent"
         }
     }
 }
