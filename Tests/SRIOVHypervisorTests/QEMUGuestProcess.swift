@@ -81,10 +81,11 @@ final class QEMUGuestProcess: @unchecked Sendable {
         let initrd = try Self.buildInitramfs(in: folder, role: role)
 
         process = Process()
-        // QEMU dies with this process even when it ends without stopping
-        // it (a crash, a test runner killed): the parent-death signal.
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--pdeathsig", "KILL", "--", Self.qemu!] + [
+        // No parent-death signal (setpriv --pdeathsig): it follows the
+        // spawning thread, and the executor's threads end when idle, which
+        // killed QEMU mid-test. A shared guest is killed at exit instead.
+        process.executableURL = URL(fileURLWithPath: Self.qemu!)
+        process.arguments = [
             "-machine", "q35", "-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults", "-display", "none",
             "-no-reboot", "-kernel", Self.kernel!, "-initrd", initrd,
             "-append", "console=ttyS0 panic=-1 quiet loglevel=4",
