@@ -138,6 +138,8 @@ public struct QGABond: Sendable {
     public var socket: String
     /// The bond's name in the guest.
     public var bond: String
+    /// How long both slaves deliver around a switch.
+    public var bothSlavesGrace: Duration = .milliseconds(200)
 
     public init(socket: String, bond: String) {
         self.socket = socket
@@ -152,14 +154,31 @@ public struct QGABond: Sendable {
         try await QGAConnection.with(socket: socket) { qga in
             let name = try await slave(at: pci, role: role, qga)
             if try await activeSlave(qga) == name { return (name, false) }
+            // A frame the peer sent before the switch reaches both slaves'
+            // queues: taken on neither when the new one drops it as backup
+            // just before the switch and the old one just after. Both
+            // deliver for a moment around the switch (all_slaves_active 1),
+            // then it is put back.
+            let allSlaves = "\(bonding)/all_slaves_active"
+            let holdBoth = try await qga.readFile(allSlaves).trimmingCharacters(in: .whitespacesAndNewlines) == "0"
+            if holdBoth { try await qga.writeFile(allSlaves, "1\n") }
+            var switchError: (any Error)?
             do {
                 try await qga.writeFile("\(bonding)/active_slave", name + "\n")
             } catch let error as QGAError {
                 if case .refused = error {
-                    throw QGABondError("\(bond) in the guest refused \(name) as its active slave (is the bond active-backup, and \(name)'s link up?): \(error)")
+                    switchError = QGABondError("\(bond) in the guest refused \(name) as its active slave (is the bond active-backup, and \(name)'s link up?): \(error)")
+                } else {
+                    switchError = error
                 }
-                throw error
             }
+            if holdBoth {
+                if switchError == nil { try await Task.sleep(for: bothSlavesGrace) }
+                do { try await qga.writeFile(allSlaves, "0\n") } catch {
+                    throw QGABondError("\(switchError.map { "\($0); " } ?? "")putting \(allSlaves) back to 0 failed: \(error)")
+                }
+            }
+            if let switchError { throw switchError }
             let now = try await activeSlave(qga)
             guard now == name else {
                 throw QGABondError("\(bond) in the guest did not take \(name) as its active slave (active: \(now ?? "none"))")

@@ -135,6 +135,7 @@ final class FakeAgent: @unchecked Sendable {
         "/sys/class/net/bond0/bonding/slaves": "eth0 eth1\n",
         "/sys/class/net/bond0/bonding/active_slave": "eth1\n",
         "/sys/class/net/bond0/bonding/mode": "active-backup 1\n",
+        "/sys/class/net/bond0/bonding/all_slaves_active": "0\n",
         "/sys/class/net/eth0/device/uevent": "DRIVER=virtio_net\nMODALIAS=virtio:d00000001v00001AF4\n",
         "/sys/class/net/eth0/device/../uevent": "DRIVER=virtio-pci\nPCI_SLOT_NAME=0000:00:02.0\n",
         "/sys/class/net/eth1/device/uevent": "DRIVER=e1000e\nPCI_SLOT_NAME=0000:01:00.0\n",
@@ -164,6 +165,9 @@ final class FakeAgent: @unchecked Sendable {
         let (name, changed) = try await bond.makeActive(slaveAt: "0000:00:02.0", role: "standby")
         #expect(name == "eth0" && changed)
         #expect(agent.files.withLock { $0["/sys/class/net/bond0/bonding/active_slave"] } == "eth0\n")
+        #expect(agent.files.withLock { $0["/sys/class/net/bond0/bonding/all_slaves_active"] } == "0\n", "put back after the switch")
+        let writes = agent.commands.withLock { $0 }.filter { $0 == "guest-file-write" }.count
+        #expect(writes == 3, "all_slaves_active 1, active_slave, all_slaves_active 0")
         let (again, changedAgain) = try await bond.makeActive(slaveAt: "0000:00:02.0", role: "standby")
         #expect(again == "eth0" && !changedAgain, "already active: nothing written")
         let ready = try await bond.waitUntilSlaveIsUp(at: "0000:01:00.0", deadline: .seconds(1), pollInterval: .milliseconds(10))
