@@ -91,6 +91,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ]),
+        // Test support, in no product: drives a Hummingbird application's
+        // router in-process (no socket, no HTTP client stack).
+        .target(
+            name: "SRIOVRouterTesting",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
         .executableTarget(
             name: "sriovd",
             dependencies: [
@@ -124,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "SRIOVDaemonTests",
             dependencies: [
-                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting", "SRIOVAPI",
+                "SRIOVDaemon", "SRIOVClient", "SRIOVCore", "SRIOVHost", "SRIOVHostTesting", "SRIOVAPI", "SRIOVRouterTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -135,7 +145,15 @@ let package = Package(
             ]),
         // QMP against a real QEMU process with a Linux guest (needs
         // qemu-system-x86_64, a kernel in /boot and busybox-static).
-        .testTarget(name: "SRIOVHypervisorTests", dependencies: ["SRIOVHypervisor", "SRIOVCore"]),
+        // The migration engine and API driving that guest (a fake host: the
+        // machine has no VFs; QEMU and the guest are real).
+        .testTarget(
+            name: "SRIOVHypervisorTests",
+            dependencies: [
+                "SRIOVHypervisor", "SRIOVCore", "SRIOVDaemon", "SRIOVHostTesting", "SRIOVAPI",
+                .product(name: "Logging", package: "swift-log"),
+                "SRIOVRouterTesting",
+            ]),
         // Real-kernel tests: boot the SR-IOV test VM (scripts/rig) and check
         // sriovd against the igb driver. Need root, QEMU and virtme-ng.
         .testTarget(name: "RigTests", dependencies: ["SRIOVClient", "SRIOVCore", "SRIOVDaemon", "SRIOVHost"], exclude: ["Scenarios"]),

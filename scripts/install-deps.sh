@@ -23,6 +23,10 @@ for pkg in libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
            systemd udev util-linux $package_tools; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
+# qemu-guest-agent: copied with its libraries into the initramfs of the
+# QEMU guest the QMP tests boot (the guest agent's steering lever), from
+# bookworm-backports like QEMU itself.
+dpkg -s qemu-guest-agent >/dev/null 2>&1 || need_apt=1
 
 # The Debian mirror this machine's own apt sources use for bookworm: the
 # first URI of a one-line "deb URI bookworm ..." entry (sources.list and
@@ -92,7 +96,7 @@ if [ "$need_apt" = 1 ]; then
     systemd udev util-linux $package_tools >/dev/null
   log "installing qemu-system-x86 from bookworm-backports"
   apt-get install -y -qq --no-install-recommends -t bookworm-backports \
-    qemu-system-x86 qemu-utils >/dev/null
+    qemu-system-x86 qemu-utils qemu-guest-agent >/dev/null
   # The kernel the VM boots. Installed whole (a half-installed linux-image
   # blocks later apt runs): it pulls initramfs-tools and linux-base.
   log "installing linux-image-amd64"

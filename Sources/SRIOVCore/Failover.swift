@@ -3,7 +3,9 @@
 /// as the `failover` object of an assignment; JSON:
 ///
 /// - `{"adapter":"netns","namespace":NS,"bond":IFNAME,"standby":IFNAME}`
-/// - `{"adapter":"qmp","socket":PATH,"device":ID,"bus":BUS,"standby":ID}`
+/// - `{"adapter":"qmp","socket":PATH,"device":ID,"bus":BUS,"standby":ID}`,
+///   optionally with `"agent":PATH,"bond":IFNAME` (the guest agent's socket
+///   and the guest's bond it steers)
 /// - `{"adapter":"hook","command":PATH}`
 ///
 /// Decoding refuses unknown members and checks every name, so a stored spec
@@ -11,8 +13,10 @@
 public enum FailoverSpec: Hashable, Sendable, Codable, CustomStringConvertible {
     /// A network namespace holding an active-backup bond (container guests, tests).
     case netns(namespace: String, bond: String, standby: String)
-    /// A QEMU guest reached through its QMP socket.
-    case qmp(socket: String, device: String, bus: String, standby: String)
+    /// A QEMU guest reached through its QMP socket, and, when `agent` is
+    /// given, through its guest agent (qemu-ga) socket, which steers the
+    /// guest's bond `bond` (both or neither).
+    case qmp(socket: String, device: String, bus: String, standby: String, agent: String? = nil, bond: String? = nil)
     /// Any other hypervisor: an executable that takes one JSON request.
     case hook(command: String)
 
@@ -27,7 +31,8 @@ public enum FailoverSpec: Hashable, Sendable, Codable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .netns(let ns, let bond, let standby): "netns \(ns) (bond \(bond), standby \(standby))"
-        case .qmp(let socket, let device, _, let standby): "qmp \(socket) (device \(device), standby \(standby))"
+        case .qmp(let socket, let device, _, let standby, let agent, let bond):
+            "qmp \(socket) (device \(device), standby \(standby)\(agent.map { ", agent \($0), bond \(bond ?? "?")" } ?? ""))"
         case .hook(let command): "hook \(command)"
         }
     }
@@ -35,7 +40,7 @@ public enum FailoverSpec: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The members each adapter takes.
     public static let members: [String: [String]] = [
         "netns": ["namespace", "bond", "standby"],
-        "qmp": ["socket", "device", "bus", "standby"],
+        "qmp": ["socket", "device", "bus", "standby", "agent", "bond"],
         "hook": ["command"],
     ]
 
@@ -66,11 +71,30 @@ public enum FailoverSpec: Hashable, Sendable, Codable, CustomStringConvertible {
                 bond: try checkedInterface(try member("bond"), field: "\(field).bond"),
                 standby: try checkedInterface(try member("standby"), field: "\(field).standby"))
         case "qmp":
-            return .qmp(
-                socket: try checkedPath(try member("socket"), field: "\(field).socket"),
-                device: try checkedQEMUID(try member("device"), field: "\(field).device"),
-                bus: try checkedQEMUID(try member("bus"), field: "\(field).bus"),
-                standby: try checkedQEMUID(try member("standby"), field: "\(field).standby"))
+            let socket = try checkedPath(try member("socket"), field: "\(field).socket")
+            let device = try checkedQEMUID(try member("device"), field: "\(field).device")
+            let bus = try checkedQEMUID(try member("bus"), field: "\(field).bus")
+            let standby = try checkedQEMUID(try member("standby"), field: "\(field).standby")
+            // The bond is reached only through the agent, and the agent
+            // steers only a named bond: both or neither.
+            let agent = try object["agent"].map { (path) throws(ValidationError) in try checkedPath(path, field: "\(field).agent") }
+            let bond = try object["bond"].map { (name) throws(ValidationError) in try checkedInterface(name, field: "\(field).bond") }
+            if agent != nil, bond == nil {
+                throw ValidationError(
+                    field: "\(field).bond", value: "",
+                    reason: "is required with agent: the name of the guest's active-backup bond the agent steers")
+            }
+            if bond != nil, agent == nil {
+                throw ValidationError(
+                    field: "\(field).agent", value: "",
+                    reason: "is required with bond: sriovd reaches the guest's bond through the QEMU guest agent's socket")
+            }
+            if let agent, agent == socket {
+                throw ValidationError(
+                    field: "\(field).agent", value: agent,
+                    reason: "is the QMP socket; give the guest agent's (-chardev socket of a virtserialport named org.qemu.guest_agent.0)")
+            }
+            return .qmp(socket: socket, device: device, bus: bus, standby: standby, agent: agent, bond: bond)
         default:
             return .hook(command: try checkedPath(try member("command"), field: "\(field).command"))
         }
@@ -81,8 +105,9 @@ public enum FailoverSpec: Hashable, Sendable, Codable, CustomStringConvertible {
         switch self {
         case .netns(let ns, let bond, let standby):
             ["adapter": "netns", "namespace": ns, "bond": bond, "standby": standby]
-        case .qmp(let socket, let device, let bus, let standby):
+        case .qmp(let socket, let device, let bus, let standby, let agent, let bond):
             ["adapter": "qmp", "socket": socket, "device": device, "bus": bus, "standby": standby]
+                .merging(["agent": agent, "bond": bond].compactMapValues { $0 }) { given, _ in given }
         case .hook(let command):
             ["adapter": "hook", "command": command]
         }

@@ -121,60 +121,14 @@ public enum FailoverAdapters {
         switch spec {
         case .netns(let namespace, let bond, let standby):
             NetnsGuest(namespace: namespace, bond: bond, standby: standby)
-        case .qmp(let socket, let device, let bus, let standby):
-            QMPFailover(guest: QMPGuest(
-                target: QMPTarget(socket: socket, device: device, bus: bus, standby: standby), unplugDeadline: unplugDeadline))
+        case .qmp(let socket, let device, let bus, let standby, let agent, let bond):
+            QMPFailover(
+                guest: QMPGuest(
+                    target: QMPTarget(socket: socket, device: device, bus: bus, standby: standby), unplugDeadline: unplugDeadline),
+                agent: agent.map { QGABond(socket: $0, bond: bond ?? "") })
         case .hook(let command):
             HookFailover(hook: HookCommand(path: command, deadline: hookDeadline))
         }
-    }
-}
-
-// MARK: QMP
-
-/// A QEMU guest: the VF is plugged as vfio-pci, the standby is virtio-net
-/// (its link set with `set_link`). QMP has no lever inside the guest: the
-/// guest's bond or net_failover switches when the VF goes.
-public struct QMPFailover: FailoverAdapter {
-    public let guest: QMPGuest
-    public var name: String { "qmp" }
-
-    public init(guest: QMPGuest) { self.guest = guest }
-
-    private func run<T>(_ action: String, _ body: () async throws -> T) async throws(FailoverError) -> T {
-        do { return try await body() } catch {
-            throw FailoverError(adapter: "qmp", action: action, reason: "\(error)")
-        }
-    }
-
-    public func attach(_ vf: FailoverVF) async throws(FailoverError) -> Bool {
-        try await run("attach") { try await guest.attach(vf: vf.pci) == .attached }
-    }
-
-    public func detach(_ vf: FailoverVF) async throws(FailoverError) -> Bool {
-        try await run("detach") {
-            if case .detached = try await guest.detach() { return true }
-            return false
-        }
-    }
-
-    public func isAttached(_ vf: FailoverVF) async throws(FailoverError) -> Bool? {
-        try await run("query") { try await guest.isPresent() }
-    }
-
-    public func standbyIsUp() async throws(FailoverError) -> Bool? { nil }
-
-    public func setStandby(up: Bool, vf: FailoverVF) async throws(FailoverError) -> LeverOutcome {
-        try await run("standby link") { try await guest.setStandbyLink(up: up) }
-        return LeverOutcome(lever: "set_link \(guest.target.standby) \(up ? "on" : "off")")
-    }
-
-    public func steer(to target: SteerTarget, vf: FailoverVF) async throws(FailoverError) -> LeverOutcome {
-        .none("QMP reaches no switch inside the guest; its bond or net_failover follows the VF's presence")
-    }
-
-    public func waitUntilReady(_ vf: FailoverVF, deadline: Duration) async throws(FailoverError) -> String {
-        "QMP cannot see the guest's link; the device is present"
     }
 }
 

@@ -40,17 +40,15 @@ public enum QMPConnectionError: Error, Sendable, Equatable, CustomStringConverti
 /// socket, so sriovd does not keep it from the operator's own tools.
 public final class QMPConnection {
     public let socket: String
-    private let mailbox: Mailbox
-    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let channel: QMPLineChannel
     private var nextID = 0
     /// Events received while waiting for answers, oldest first, until taken.
     private var pendingEvents: [QMPEvent] = []
     public private(set) var qemuVersion = ""
 
-    private init(socket: String, mailbox: Mailbox, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+    private init(socket: String, channel: QMPLineChannel) {
         self.socket = socket
-        self.mailbox = mailbox
-        self.outbound = outbound
+        self.channel = channel
     }
 
     /// Connects to the monitor at `socket`, negotiates capabilities and runs
@@ -59,47 +57,15 @@ public final class QMPConnection {
     public static func with<T: Sendable>(
         socket: String, timeout: Duration = .seconds(5), _ body: (QMPConnection) async throws -> T
     ) async throws -> T {
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
-            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(unixDomainSocketPath: socket) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-        } catch {
-            throw QMPConnectionError.cannotConnect(socket: socket, reason: Self.reason(error))
-        }
-        return try await channel.executeThenClose { inbound, outbound in
-            let mailbox = Mailbox()
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    do {
-                        for try await line in inbound {
-                            await mailbox.deliver(Result { try QMPMessage.parse(Data(line.readableBytesView)) })
-                        }
-                    } catch {}
-                    await mailbox.close()
-                }
-                defer { group.cancelAll() }
-                let connection = QMPConnection(socket: socket, mailbox: mailbox, outbound: outbound)
+            return try await QMPLineChannel.with(socket: socket) { channel in
+                let connection = QMPConnection(socket: socket, channel: channel)
                 try await connection.handshake(timeout: timeout)
                 return try await body(connection)
             }
+        } catch let failure as QMPLineChannel.ConnectFailure {
+            throw QMPConnectionError.cannotConnect(socket: socket, reason: failure.reason)
         }
-    }
-
-    private static func reason(_ error: any Error) -> String {
-        if let io = error as? IOError {
-            switch io.errnoCode {
-            case ENOENT: return "no such socket"
-            case ECONNREFUSED: return "connection refused"
-            case EACCES: return "permission denied"
-            default: return "\(io)"
-            }
-        }
-        return "\(error)"
     }
 
     private func handshake(timeout: Duration) async throws {
@@ -114,8 +80,8 @@ public final class QMPConnection {
     }
 
     private func receive(timeout: Duration) async throws -> QMPMessage? {
-        switch await mailbox.receive(timeout: timeout) {
-        case .message(let result): return try result.get()
+        switch await channel.mailbox.receive(timeout: timeout) {
+        case .line(let line): return try QMPMessage.parse(line)
         case .timedOut: return nil
         case .closed: throw QMPConnectionError.closed(socket: socket)
         }
@@ -131,9 +97,7 @@ public final class QMPConnection {
         let id = "sriovd-\(nextID)"
         var message: [String: JSONValue] = ["execute": .string(command), "id": .string(id)]
         if let arguments { message["arguments"] = .object(arguments) }
-        var bytes = try JSONEncoder().encode(JSONValue.object(message))
-        bytes.append(UInt8(ascii: "\n"))
-        try await outbound.write(ByteBuffer(bytes: bytes))
+        try await channel.send(message)
         let deadline = ContinuousClock.now + timeout
         while true {
             let left = deadline - .now
@@ -172,74 +136,5 @@ public final class QMPConnection {
                 pendingEvents.append(event)
             }
         }
-    }
-}
-
-/// Splits the monitor's byte stream into lines (QEMU ends each JSON message
-/// with CR LF); blank lines are dropped.
-struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return .needMoreData }
-        let length = newline - buffer.readerIndex
-        var line = buffer.readSlice(length: length)!
-        buffer.moveReaderIndex(forwardBy: 1)
-        if line.readableBytesView.last == UInt8(ascii: "\r") { line = line.getSlice(at: line.readerIndex, length: line.readableBytes - 1)! }
-        if line.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(line)) }
-        return .continue
-    }
-}
-
-/// Messages read by the connection's reader task, handed to the one task
-/// using the session, with a timeout on each wait.
-private actor Mailbox {
-    enum Received {
-        case message(Result<QMPMessage, any Error>)
-        case timedOut
-        case closed
-    }
-
-    private var queue: [Result<QMPMessage, any Error>] = []
-    private var isClosed = false
-    private var waiter: (token: Int, continuation: CheckedContinuation<Received, Never>)?
-    private var tokens = 0
-
-    func deliver(_ message: Result<QMPMessage, any Error>) {
-        if let waiter {
-            self.waiter = nil
-            waiter.continuation.resume(returning: .message(message))
-        } else {
-            queue.append(message)
-        }
-    }
-
-    func close() {
-        isClosed = true
-        if let waiter {
-            self.waiter = nil
-            waiter.continuation.resume(returning: .closed)
-        }
-    }
-
-    func receive(timeout: Duration) async -> Received {
-        if !queue.isEmpty { return .message(queue.removeFirst()) }
-        if isClosed { return .closed }
-        tokens += 1
-        let token = tokens
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.expire(token)
-        }
-        defer { timer.cancel() }
-        return await withCheckedContinuation { continuation in
-            waiter = (token, continuation)
-        }
-    }
-
-    private func expire(_ token: Int) {
-        guard let waiter, waiter.token == token else { return }
-        self.waiter = nil
-        waiter.continuation.resume(returning: .timedOut)
     }
 }

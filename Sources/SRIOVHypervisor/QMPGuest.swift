@@ -73,7 +73,7 @@ public struct QMPGuest: Sendable {
 
     /// `attach` for any device model (the tests plug emulated NICs: no VF
     /// can be passed through on a machine without SR-IOV hardware).
-    func plug(driver: String, properties: [String: JSONValue]) async throws -> AttachOutcome {
+    public func plug(driver: String, properties: [String: JSONValue]) async throws -> AttachOutcome {
         try await session(.attach) { qmp in
             if try await isPresent(qmp) { return .alreadyPresent }
             var arguments = properties
@@ -190,18 +190,45 @@ public struct QMPGuest: Sendable {
 
     /// Every `qdev_id` in a `query-pci` answer, under bridges too.
     static func deviceIDs(inQueryPCI value: JSONValue) -> Set<String> {
-        var ids: Set<String> = []
-        func visit(bus: JSONValue) {
-            for device in bus["devices"]?.arrayValue ?? [] {
-                if let id = device["qdev_id"]?.stringValue, !id.isEmpty { ids.insert(id) }
-                if let inner = device["pci_bridge"]?["bus"] { visit(bus: inner) }
-                for nested in device["pci_bridge"]?["devices"]?.arrayValue ?? [] {
-                    if let id = nested["qdev_id"]?.stringValue, !id.isEmpty { ids.insert(id) }
+        Set(addresses(inQueryPCI: value).keys)
+    }
+
+    /// The PCI address the guest sees for each device with a `qdev_id`
+    /// (`0000:BB:SS.F`: bus numbers are the ones the guest's firmware or
+    /// kernel gave the bridges, as QEMU reads them back), under bridges too.
+    static func addresses(inQueryPCI value: JSONValue) -> [String: String] {
+        var found: [String: String] = [:]
+        func visit(_ devices: [JSONValue]) {
+            for device in devices {
+                if let id = device["qdev_id"]?.stringValue, !id.isEmpty,
+                    let bus = device["bus"]?.intValue, let slot = device["slot"]?.intValue, let function = device["function"]?.intValue
+                {
+                    found[id] = String(format: "0000:%02x:%02x.%x", bus, slot, function)
                 }
+                visit(device["pci_bridge"]?["devices"]?.arrayValue ?? [])
             }
         }
-        for bus in value.arrayValue ?? [] { visit(bus: bus) }
-        return ids
+        for bus in value.arrayValue ?? [] { visit(bus["devices"]?.arrayValue ?? []) }
+        return found
+    }
+
+    /// Whether the guest runs (QMP `query-status`: `running`), and where it
+    /// sees device `id` (nil: it has none).
+    public func runningGuestAddress(of id: String) async throws -> (running: Bool, address: String?) {
+        try await session(.query) { qmp in
+            let status = try await qmp.execute("query-status")["status"]?.stringValue
+            guard status == "running" else { return (false, nil) }
+            return (true, Self.addresses(inQueryPCI: try await qmp.execute("query-pci"))[id])
+        }
+    }
+
+    /// The PCI addresses the guest sees for the VF's device and the standby
+    /// (nil for one the guest does not have).
+    public func guestAddresses() async throws -> (device: String?, standby: String?) {
+        try await session(.query) { qmp in
+            let found = Self.addresses(inQueryPCI: try await qmp.execute("query-pci"))
+            return (found[target.device], found[target.standby])
+        }
     }
 
     /// QEMU's `device_add` error in words that say what to do (QEMU's own

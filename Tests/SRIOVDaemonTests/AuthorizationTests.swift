@@ -7,6 +7,7 @@ import ServiceLifecycle
 import SRIOVCore
 import SRIOVHost
 import Synchronization
+import SRIOVRouterTesting
 import Testing
 import SRIOVHostTesting
 @testable import SRIOVDaemon

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import SRIOVCore
 import SRIOVHost
+import SRIOVRouterTesting
 import Testing
 import SRIOVHostTesting
 @testable import SRIOVDaemon

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import SRIOVCore
 import SRIOVHost
+import SRIOVRouterTesting
 import Testing
 import SRIOVHostTesting
 @testable import SRIOVDaemon

@@ -9,6 +9,7 @@ import SRIOVClient
 import SRIOVCore
 import SRIOVHostTesting
 import Synchronization
+import SRIOVRouterTesting
 import Testing
 @testable import SRIOVDaemon
 

@@ -7,6 +7,7 @@ import SRIOVAPI
 import SRIOVCore
 import SRIOVHost
 import Synchronization
+import SRIOVRouterTesting
 import Testing
 
 import SRIOVHostTesting

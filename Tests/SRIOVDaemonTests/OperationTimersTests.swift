@@ -8,6 +8,7 @@ import NIOCore
 import SRIOVAPI
 import SRIOVCore
 import SRIOVHostTesting
+import SRIOVRouterTesting
 import Testing
 @testable import SRIOVDaemon
 

@@ -6,12 +6,16 @@ import Testing
 /// PCI hotplug driver answers `device_add`/`device_del`, reached through
 /// its QMP socket. It boots in about ten seconds.
 ///
-/// Needs root, qemu-system-x86_64, a kernel in /boot and busybox-static
-/// (scripts/install-deps.sh). Without them the tests are skipped and say
-/// why, unless the run requires them (SRIOVD_REQUIRE_RIG=1, or CI=true): then they fail.
+/// Needs root, qemu-system-x86_64, a kernel in /boot, busybox-static and,
+/// for the failover guest, qemu-guest-agent (scripts/install-deps.sh).
+/// Without them the tests are skipped and say why, unless the run requires
+/// them (SRIOVD_REQUIRE_RIG=1, or CI=true): then they fail.
 final class QEMUGuestProcess: @unchecked Sendable {
     let folder: URL
     let qmpSocket: String
+    /// The guest agent's socket (the failover guest runs qemu-ga on a
+    /// virtio-serial port named org.qemu.guest_agent.0).
+    let agentSocket: String
     private let process: Process
     private let console: URL
 
@@ -29,6 +33,7 @@ final class QEMUGuestProcess: @unchecked Sendable {
         if kernel == nil { return "no /boot/vmlinuz-* kernel image (scripts/install-deps.sh)" }
         if !fm.isExecutableFile(atPath: "/bin/busybox") { return "busybox-static is not installed (scripts/install-deps.sh)" }
         if !fm.isExecutableFile(atPath: "/usr/bin/cpio") { return "cpio is not installed" }
+        if !fm.isExecutableFile(atPath: qemuGA) { return "qemu-guest-agent is not installed (scripts/install-deps.sh)" }
         return nil
     }
 
@@ -39,6 +44,8 @@ final class QEMUGuestProcess: @unchecked Sendable {
             FileManager.default.isExecutableFile(atPath: $0)
         }
     }
+
+    static let qemuGA = "/usr/sbin/qemu-ga"
 
     static var kernel: String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/boot")) ?? []
@@ -59,7 +66,10 @@ final class QEMUGuestProcess: @unchecked Sendable {
         /// net_failover would); it pings QEMU's user-network gateway
         /// (10.0.2.2, answered inside QEMU: nothing leaves it) every 10 ms
         /// and prints each reply (`64 bytes from ... seq=N`) and each change
-        /// of the bond's active slave (`BOND-ACTIVE name driver`).
+        /// of the bond's active slave (`BOND-ACTIVE name driver`). It runs
+        /// qemu-ga; a plugged NIC is made primary unless /run/plug-primary
+        /// says 0 (written through the agent: a guest whose switch back
+        /// is left to sriovd's lever).
         case failover
     }
 
@@ -73,10 +83,14 @@ final class QEMUGuestProcess: @unchecked Sendable {
             .appendingPathComponent("sriovd-qemu-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         qmpSocket = folder.appendingPathComponent("qmp.sock").path
+        agentSocket = folder.appendingPathComponent("qga.sock").path
         console = folder.appendingPathComponent("console.log")
         let initrd = try Self.buildInitramfs(in: folder, role: role)
 
         process = Process()
+        // No parent-death signal (setpriv --pdeathsig): it follows the
+        // spawning thread, and the executor's threads end when idle, which
+        // killed QEMU mid-test. A shared guest is killed at exit instead.
         process.executableURL = URL(fileURLWithPath: Self.qemu!)
         process.arguments = [
             "-machine", "q35", "-accel", "tcg", "-m", "256", "-smp", "1", "-nodefaults", "-display", "none",
@@ -98,6 +112,9 @@ final class QEMUGuestProcess: @unchecked Sendable {
             // out of QEMU), whose gateway answers the guest's pings.
             "-netdev", "user,id=peer,restrict=on",
             "-netdev", "hubport,id=peerport,hubid=0,netdev=peer",
+            "-device", "virtio-serial",
+            "-chardev", "socket,path=\(agentSocket),server=on,wait=off,id=qga0",
+            "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
         ] : []) + extraDevices
         let log = folder.appendingPathComponent("qemu.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -218,13 +235,14 @@ final class QEMUGuestProcess: @unchecked Sendable {
     private static func buildInitramfs(in folder: URL, role: Role) throws -> String {
         let root = folder.appendingPathComponent("initramfs")
         let fm = FileManager.default
-        for dir in ["bin", "dev", "proc", "sys", "lib/modules"] {
+        for dir in ["bin", "dev", "proc", "sys", "run", "lib/modules"] {
             try fm.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
         }
         try fm.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
         var modules: [String] = []
         let version = String(URL(fileURLWithPath: kernel!).lastPathComponent.dropFirst("vmlinuz-".count))
-        for module in ["virtio_pci", "virtio_net", "e1000e"] + (role == .failover ? ["bonding"] : []) {
+        if role == .failover { try copyWithLibraries(qemuGA, into: root) }
+        for module in ["virtio_pci", "virtio_net", "e1000e"] + (role == .failover ? ["bonding", "virtio_console"] : []) {
             for line in try shell("/sbin/modprobe -S '\(version)' --show-depends \(module)").split(separator: "\n") {
                 let words = line.split(separator: " ")
                 guard words.first == "insmod", words.count >= 2 else { continue }  // "builtin ..." lines
@@ -250,7 +268,7 @@ final class QEMUGuestProcess: @unchecked Sendable {
               now=""
               for dev in /sys/class/net/*; do
                 name=${dev##*/}
-                [ "$name" = lo ] && continue
+                [ "$name" = lo ] || [ ! -d "$dev" ] && continue
                 ip link set "$name" up 2>/dev/null
                 now="$now NET $(cat $dev/address) $(cat $dev/carrier 2>/dev/null || echo -)"
               done
@@ -276,6 +294,25 @@ final class QEMUGuestProcess: @unchecked Sendable {
         return image
     }
 
+    /// Copies an executable and the shared libraries it loads (as ldd
+    /// resolves them here, with the dynamic loader) to the same paths
+    /// under `root`.
+    private static func copyWithLibraries(_ path: String, into root: URL) throws {
+        let fm = FileManager.default
+        var files = [path]
+        for line in try shell("ldd '\(path)'").split(separator: "\n") {
+            // "libx.so.1 => /lib/.../libx.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+            if let word = line.split(whereSeparator: \.isWhitespace).first(where: { $0.hasPrefix("/") }) { files.append(String(word)) }
+        }
+        for file in files {
+            let target = root.appendingPathComponent(String(file.dropFirst()))
+            try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if !fm.fileExists(atPath: target.path) {
+                try fm.copyItem(atPath: URL(fileURLWithPath: file).resolvingSymlinksInPath().path, toPath: target.path)
+            }
+        }
+    }
+
     /// The failover guest's bond and prober (see `Role.failover`). The
     /// report loop brings every NIC up, so a NIC is enslaved only by
     /// `bond_watch`: it takes it down, enslaves it, and makes it primary.
@@ -291,6 +328,9 @@ final class QEMUGuestProcess: @unchecked Sendable {
         echo "+$standby" > /sys/class/net/bond0/bonding/slaves
         ip link set bond0 up
         ip addr add 10.0.2.15/24 dev bond0
+        for port in /sys/class/virtio-ports/*; do
+          [ "$(cat $port/name)" = org.qemu.guest_agent.0 ] && /usr/sbin/qemu-ga -m virtio-serial -p /dev/${port##*/} -t /run -f /run/qemu-ga.pid &
+        done
         active=""
         bond_watch() {
           for dev in /sys/class/net/*; do
@@ -300,7 +340,11 @@ final class QEMUGuestProcess: @unchecked Sendable {
             [ -e "$dev/master" ] && continue
             ip link set "$name" down
             echo "+$name" > /sys/class/net/bond0/bonding/slaves && echo "ENSLAVED $name"
-            echo "$name" > /sys/class/net/bond0/bonding/primary
+            if [ "$(cat /run/plug-primary 2>/dev/null)" = 0 ]; then
+              echo > /sys/class/net/bond0/bonding/primary
+            else
+              echo "$name" > /sys/class/net/bond0/bonding/primary
+            fi
           done
           a=$(cat /sys/class/net/bond0/bonding/active_slave)
           if [ "$a" != "$active" ]; then

@@ -5,20 +5,25 @@ import Testing
 @testable import SRIOVHypervisor
 
 /// One booted guest for the whole suite (a boot costs ten seconds or more).
+/// One per role.
 actor SharedGuest {
-    static let shared = SharedGuest()
-    nonisolated(unsafe) static var running: Int32 = 0
+    static let shared = SharedGuest(role: .plain)
+    static let failover = SharedGuest(role: .failover)
+    nonisolated(unsafe) static var running: [Int32] = []
+    let role: QEMUGuestProcess.Role
     private var guest: Result<QEMUGuestProcess, any Error>?
+
+    init(role: QEMUGuestProcess.Role) { self.role = role }
 
     func get() throws -> QEMUGuestProcess {
         if let guest { return try guest.get() }
-        let result = Result { try QEMUGuestProcess() }
+        let result = Result { try QEMUGuestProcess(role: role) }
         guest = result
         if case .success(let process) = result {
             // The test process may end without deinitialising a shared
             // value: QEMU must not outlive it.
-            Self.running = process.pid
-            atexit { if SharedGuest.running > 0 { kill(SharedGuest.running, SIGKILL) } }
+            if Self.running.isEmpty { atexit { for pid in SharedGuest.running { kill(pid, SIGKILL) } } }
+            Self.running.append(process.pid)
         }
         return try result.get()
     }

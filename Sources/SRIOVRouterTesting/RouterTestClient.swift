@@ -3,9 +3,8 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOEmbedded
-import Testing
 
-// Drives an application's router in-process: each request is handed to the
+// Test support (no product ships it): drives an application's router in-process: each request is handed to the
 // responder as a `Request` with its body already in memory, and the response
 // body is written into a buffer. No server, no socket, no HTTP client, so the
 // tests need nothing of an HTTP client stack (TLS, HTTP/2). What the socket
@@ -14,26 +13,26 @@ import Testing
 
 /// How `test(_:_:)` reaches the application. `.router` is the one way: the
 /// router in-process. It is spelled out so a call says what it tests.
-enum TestingSetup: Sendable {
+public enum TestingSetup: Sendable {
     case router
 }
 
 /// A response as the router produced it, its body written out whole.
-struct TestResponse: Sendable {
-    let head: HTTPResponse
+public struct TestResponse: Sendable {
+    public let head: HTTPResponse
     /// Every chunk the body wrote, in order: a streamed body (the event
     /// stream) gives one chunk per write.
-    let body: ByteBuffer
+    public let body: ByteBuffer
     /// Trailers passed to the body writer's `finish`.
-    let trailerHeaders: HTTPFields?
+    public let trailerHeaders: HTTPFields?
 
-    var status: HTTPResponse.Status { head.status }
-    var headers: HTTPFields { head.headerFields }
+    public var status: HTTPResponse.Status { head.status }
+    public var headers: HTTPFields { head.headerFields }
 }
 
 /// A client that sends requests to an application under test. The tests take
 /// `any TestClientProtocol` so they need not name the router's context type.
-protocol TestClientProtocol: Sendable {
+public protocol TestClientProtocol: Sendable {
     func executeRequest(uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?)
         async throws -> TestResponse
 }
@@ -42,7 +41,7 @@ extension TestClientProtocol {
     /// Sends one request and hands its response to `check`; returns what
     /// `check` returns (the response itself by default).
     @discardableResult
-    func execute<Value>(
+    public func execute<Value>(
         uri: String, method: HTTPRequest.Method, headers: HTTPFields = [:], body: ByteBuffer? = nil,
         _ check: (TestResponse) async throws -> Value = { $0 }
     ) async throws -> Value {
@@ -50,14 +49,14 @@ extension TestClientProtocol {
     }
 }
 
-enum RouterTestError: Error, CustomStringConvertible {
+public enum RouterTestError: Error, CustomStringConvertible {
     /// The application has services to run; the router client runs none.
     case servicesNotRun(count: Int)
     /// The response body stopped writing without `finish`: over a socket
     /// the response would never end.
     case bodyNotFinished(uri: String, written: Int)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .servicesNotRun(let count):
             "the application has \(count) service(s); the router test client runs none"
@@ -71,7 +70,7 @@ extension ApplicationProtocol {
     /// Runs `body` with a client whose requests go straight to this
     /// application's responder, after the application's before-start
     /// processes.
-    func test<Value>(
+    public func test<Value>(
         _ setup: TestingSetup, _ body: @Sendable (any TestClientProtocol) async throws -> Value
     ) async throws -> Value {
         guard services.isEmpty else { throw RouterTestError.servicesNotRun(count: services.count) }
@@ -131,40 +130,5 @@ private final class CollectingBodyWriter: ResponseBodyWriter {
     func finish(_ trailingHeaders: HTTPFields?) async throws {
         trailers = trailingHeaders
         finished = true
-    }
-}
-
-@Suite("Router test client")
-struct RouterTestClientTests {
-    @Test("a streamed body is collected chunk by chunk in order, with its trailers")
-    func streamedBody() async throws {
-        let router = Router()
-        router.get("/chunks") { _, _ in
-            Response(status: .ok, body: ResponseBody { writer in
-                for part in ["one\n", "two\n", "three\n"] { try await writer.write(ByteBuffer(string: part)) }
-                try await writer.finish([.server: "end"])
-            })
-        }
-        let response = try await Application(router: router).test(.router) { client in
-            try await client.execute(uri: "/chunks", method: .get)
-        }
-        #expect(response.status == .ok)
-        #expect(String(buffer: response.body) == "one\ntwo\nthree\n")
-        #expect(response.trailerHeaders?[.server] == "end")
-    }
-
-    @Test("a body that returns without finish is an error naming the path and what it wrote")
-    func unfinishedBody() async throws {
-        let router = Router()
-        router.get("/open") { _, _ in
-            Response(status: .ok, body: ResponseBody { writer in try await writer.write(ByteBuffer(string: "half")) })
-        }
-        await #expect {
-            try await Application(router: router).test(.router) { client in
-                try await client.execute(uri: "/open", method: .get)
-            }
-        } throws: { error in
-            "\(error)" == "the response body of /open returned after 4 bytes without finishing"
-        }
     }
 }
