@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 @Suite(
-    "Live migration between two daemons on two igb PFs on one wire (a third PF is the network): the cycle, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
+    "Live migration between two daemons on two igb PFs on one wire, the network on a third PF or on the source PF: the cycle in every topology with every guest bond, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
     .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct MigrationRigTests {
     static let scenario = RigScenario(name: "migration", pfs: 3, wire: true, timeout: 1500)
@@ -22,31 +22,81 @@ struct MigrationRigTests {
         #expect(int(r, "baseline_vf_10ms_sent") ?? 0 > 100)
     }
 
-    @Test("incoming -> prepare -> complete: traffic continues on the standby and returns through a VF of the other PF")
-    func fullCycle() async throws {
+    /// The eight combinations: topology (i: the network on a third PF; ii:
+    /// on the source PF itself), guest bond (default options; all_slaves_active
+    /// 1), direction. Each is a tag of the scenario's results.
+    static let combinations: [String] = ["i", "ii"].flatMap { topology in
+        ["default", "asa"].flatMap { bond in ["ab", "ba"].map { "\(topology)_\(bond)_\($0)" } }
+    }
+    /// The probe windows of a cycle, back to back from before incoming to a
+    /// second after complete.
+    static let windows = ["incoming", "prepare", "standby", "complete"]
+    /// The longest time a window may go without a reply, its edges included
+    /// (ms): probes every 10 ms, replies late by TCG's scheduling (20-60 ms
+    /// seen without any switch), never a path that is down.
+    static let gapBoundMs = 300.0
+    /// Combinations that cannot reach 0 lost, with the most they lose and why
+    /// (none: every combination must lose nothing).
+    static let knownLoss: [String: (lost: Int, cause: String)] = [:]
+
+    @Test("incoming -> prepare -> complete, both ways, in both topologies with both guest bonds: every window from before incoming to after complete has probes sent, none lost at 10 ms, no long gap", arguments: MigrationRigTests.combinations)
+    func cycle(_ tag: String) async throws {
         let (out, r) = try await results()
-        for tag in ["ab", "ba"] {
-            #expect(try out.status("incoming_\(tag)") == 201, "\(tag)")
-            #expect(try out.status("prepare_\(tag)") == 200, "\(tag)")
-            #expect(try out.status("complete_\(tag)") == 200, "\(tag)")
-            #expect(r["prepared_active_\(tag)"] == "veth-g", "after prepare the bond runs on the standby (\(tag))")
-            #expect(int(r, "standby_\(tag)_sent") ?? 0 > 50 && r["standby_\(tag)_lost"] == "0", "traffic continues on the standby (\(tag))")
-            #expect(r["completed_active_\(tag)"] == "vf", "after complete the bond's active slave is the new VF's netdev (\(tag))")
-            #expect(r["completed_vf_on_pf_\(tag)"] == "52:54:00:77:00:01 100", "the new VF carries the MAC and VLAN asked for (\(tag))")
-            #expect(try out.body("show_\(tag)")["state"] as? String == "completed")
-            #expect(try out.body("show_source_\(tag)")["state"] as? String == "prepared")
-            let timeline = try out.body("show_\(tag)")["timeline"] as? [[String: Any]] ?? []
-            #expect(timeline.contains { $0["step"] as? String == "steer" && ($0["lever"] as? String)?.contains("active_slave") == true })
-            let source = try out.body("show_source_\(tag)")["timeline"] as? [[String: Any]] ?? []
-            #expect(source.map { $0["step"] as? String ?? "" } == ["standby-up", "steer", "link-state", "clear-mac", "detach", "release"])
-            #expect(source.allSatisfy { $0["durationMs"] is Double && $0["result"] as? String != "failed" })
+        #expect(r["cycle_\(tag)"] != nil, "the scenario ran \(tag)")
+        for w in Self.windows {
+            let name = "\(w)_\(tag)"
+            let sent = int(r, "\(name)_sent") ?? 0
+            let lost = int(r, "\(name)_lost") ?? -1
+            let gap = Double(r["\(name)_gap_ms"] ?? "") ?? .infinity
+            let why = "\(name) (\(r["cycle_\(tag)"] ?? tag)): \(sent) sent, \(lost) lost, longest gap \(gap) ms, lost runs \(r["\(name)_lost_runs"] ?? "")"
+            #expect(sent > 10, "probes were sent: \(why)")
+            if let known = Self.knownLoss[tag] {
+                #expect(lost >= 0 && lost <= known.lost, "\(known.cause): \(why)")
+            } else {
+                #expect(lost == 0, "no probe lost: \(why)")
+                #expect(gap <= Self.gapBoundMs, "no gap longer than \(Self.gapBoundMs) ms: \(why)")
+            }
         }
-        let table = try out.file("timeline_ab.txt")
+        #expect(try out.status("incoming_\(tag)") == 201, "\(tag)")
+        #expect(try out.status("prepare_\(tag)") == 200, "\(tag)")
+        #expect(try out.status("complete_\(tag)") == 200, "\(tag)")
+        #expect(r["prepared_active_\(tag)"] == "veth-g", "after prepare the bond runs on the standby (\(tag))")
+        let assignment = try out.body("assignment_\(tag)")
+        let vf = assignment["vf"] as? String ?? "?"
+        #expect(r["completed_active_\(tag)"] == vf, "after complete the bond's active slave is the new VF \(vf) (\(tag))")
+        #expect(try vfOnPF(out, "completed_pf_\(tag)", index: assignment["vfIndex"] as? Int ?? -1) == "52:54:00:77:00:01 100",
+            "the new VF carries the MAC and VLAN asked for (\(tag))")
+        #expect(try out.body("show_\(tag)")["state"] as? String == "completed")
+        #expect(try out.body("show_source_\(tag)")["state"] as? String == "prepared")
+        #expect(r["source_free_\(tag)"]?.hasPrefix("No assignments") == true, "\(tag): \(r["source_free_\(tag)"] ?? "")")
+        let timeline = try out.body("show_\(tag)")["timeline"] as? [[String: Any]] ?? []
+        #expect(timeline.contains { $0["step"] as? String == "steer" && ($0["lever"] as? String)?.contains("active_slave") == true })
+        let source = try out.body("show_source_\(tag)")["timeline"] as? [[String: Any]] ?? []
+        #expect(source.map { $0["step"] as? String ?? "" } == ["standby-up", "steer", "link-state", "clear-mac", "detach", "release"])
+        #expect(source.allSatisfy { $0["durationMs"] is Double && $0["result"] as? String != "failed" })
+    }
+
+    @Test("the cycle's surroundings: sriovctl shows the timeline, prepare answers what incoming takes, every topology change carries traffic")
+    func cycleSurroundings() async throws {
+        let (out, r) = try await results()
+        let table = try out.file("timeline_ii_default_ab.txt")
         #expect(table.hasPrefix("VM vm1: migration") && table.contains("completed"), "sriovctl migration show: \(table)")
         #expect(table.contains("OPERATION") && table.contains("active_slave"), "the timeline as a table, with the lever")
         #expect(r["prepare_answer_matches"] == "True", "prepare answers exactly the body incoming takes (but pf)")
-        #expect(r["source_free_after_prepare"]?.hasPrefix("No assignments") == true)
-        #expect(r["prepare_ab_lost"] == "0", "no probe lost at 10 ms on the way out")
+        for path in r.keys.filter({ $0.hasPrefix("path_") && $0.hasSuffix("_sent") }) {
+            let name = String(path.dropLast("_sent".count))
+            #expect(int(r, path) ?? 0 > 0 && int(r, "\(name)_received") ?? 0 > 0, "\(name): the guest reaches its peer")
+        }
+        #expect(r.keys.filter { $0.hasPrefix("path_") && $0.hasSuffix("_sent") }.count >= 7)
+    }
+
+    /// "MAC VLAN" of VF `index` in a PF's `ip -d -j link show` (NAME.ip.json).
+    func vfOnPF(_ out: URL, _ name: String, index: Int) throws -> String {
+        let links = try out.json("\(name).ip.json") as? [[String: Any]] ?? []
+        let vfs = links.first?["vfinfo_list"] as? [[String: Any]] ?? []
+        guard let vf = vfs.first(where: { $0["vf"] as? Int == index }) else { return "no VF \(index)" }
+        let vlan = (vf["vlan_list"] as? [[String: Any]])?.first?["vlan"] as? Int ?? 0
+        return "\(vf["address"] as? String ?? "?") \(vlan)"
     }
 
     @Test("abort on the source gives the guest its VF back; abort on the destination frees the reservation")
