@@ -32,9 +32,11 @@ struct MigrationRigTests {
     /// second after complete.
     static let windows = ["incoming", "prepare", "standby", "complete"]
     /// The longest time a window may go without a reply, its edges included
-    /// (ms): probes every 10 ms, replies late by TCG's scheduling (20-60 ms
-    /// seen without any switch), never a path that is down.
-    static let gapBoundMs = 300.0
+    /// (ms): probes every 10 ms; under TCG, on two busy cores, replies come
+    /// late by up to 0.3-0.6 s with no switch at all (the VM stalls), so the
+    /// bound catches a path that is down for a second or stalls, while a
+    /// path that drops frames shows as probes lost.
+    static let gapBoundMs = 1000.0
     /// Combinations that cannot reach 0 lost, with the most they lose and why
     /// (none: every combination must lose nothing).
     static let knownLoss: [String: (lost: Int, cause: String)] = [:]
@@ -68,7 +70,8 @@ struct MigrationRigTests {
             "the new VF carries the MAC and VLAN asked for (\(tag))")
         #expect(try out.body("show_\(tag)")["state"] as? String == "completed")
         #expect(try out.body("show_source_\(tag)")["state"] as? String == "prepared")
-        #expect(r["source_free_\(tag)"]?.hasPrefix("No assignments") == true, "\(tag): \(r["source_free_\(tag)"] ?? "")")
+        let held = try out.body("source_held_\(tag)")["assignments"] as? [Any]
+        #expect(held?.isEmpty == true, "\(tag): the source holds no VF for the guest after prepare: \(held ?? [])")
         let timeline = try out.body("show_\(tag)")["timeline"] as? [[String: Any]] ?? []
         #expect(timeline.contains { $0["step"] as? String == "steer" && ($0["lever"] as? String)?.contains("active_slave") == true })
         let source = try out.body("show_source_\(tag)")["timeline"] as? [[String: Any]] ?? []

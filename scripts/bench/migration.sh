@@ -132,7 +132,7 @@ if update:
     body = open(doc).read()
     if head in body:
         start = body.index(head); end = body.find("\n## ", start + 1)
-        body = body[:start] + section + (body[end + 1:] if end != -1 else "")
+        body = body[:start] + section + ("\n" + body[end + 1:] if end != -1 else "")
     else:
         body = body.rstrip("\n") + "\n\n" + section
     open(doc, "w").write(body)

@@ -25,6 +25,16 @@ results="${results:-$RIG_OUT/results.txt}"
 SOCK_A=/run/sriovd-a.sock SOCK_B=/run/sriovd-b.sock
 STATE_A=/var/lib/sriovd-a STATE_B=/var/lib/sriovd-b
 declare -A DAEMON_PID
+# Forks cost ~0.1 s each under TCG and these run hundreds of times: the time
+# from bash's own printf, a status file read by bash.
+rig_log() { printf '[rig %(%T)T] %s\n' -1 "$*" >&2; }
+api() {
+  local name="$1" method="$2" path="$3" body="${4:-}"
+  local args=(-sS --unix-socket "$SOCK" -X "$method" -o "$RIG_OUT/$name.json" -w '%{http_code}')
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
+  curl "${args[@]}" "http://localhost$path" >"$RIG_OUT/$name.status" || echo "curl failed" >>"$RIG_OUT/$name.status"
+  rig_log "$method $path ${body:+$body }-> $(<"$RIG_OUT/$name.status")"
+}
 
 say() { echo "$1=$2" >>"$results"; rig_log "$1=$2"; }
 py() { /usr/bin/python3 "$@"; }
@@ -191,12 +201,13 @@ window() {
 }
 window_end() { echo "stop $1" >&6; }
 collect() {
-  local n
+  local n kv
   for n in "$@"; do
     if wait_file "$PROBE_DIR/$n.kv" 10; then
-      cat "$PROBE_DIR/$n.kv" >>"$results"
-      rig_log "probes $n: $(tr '\n' ' ' <"$PROBE_DIR/$n.kv")"
-      grep -q "^${n}_lost=0$" "$PROBE_DIR/$n.kv" || diagnose "$n"
+      kv=$(<"$PROBE_DIR/$n.kv")
+      echo "$kv" >>"$results"
+      rig_log "probes $n: ${kv//$'\n'/ }"
+      [[ $'\n'"$kv"$'\n' == *$'\n'"${n}_lost=0"$'\n'* ]] || diagnose "$n"
     else
       printf '%s_sent=0\n%s_lost=0\n%s_gap_ms=0\n' "$n" "$n" "$n" >>"$results"
       rig_log "probes $n: no answer from the prober"

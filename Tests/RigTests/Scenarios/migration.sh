@@ -51,14 +51,14 @@ done
 
 # --- 3. the cycle in every topology, with every bond, both ways ---------------
 # cycle FROM TO TAG INTERVAL: incoming on TO, prepare on FROM, complete on TO,
-# in back-to-back probe windows incoming_TAG (incoming and a second with the
-# guest still on FROM's VF), prepare_TAG, standby_TAG (a second on the
-# standby: the hypervisor's move) and complete_TAG (complete and a second).
+# in back-to-back probe windows incoming_TAG (incoming and half a second with
+# the guest still on FROM's VF), prepare_TAG, standby_TAG (half a second on
+# the standby: the hypervisor's move) and complete_TAG (complete and 0.7 s).
 cycle() {
   local from="$1" to="$2" tag="$3" iv="$4" from_pf_var="pf$1" to_pf_var="pf$2"
   window "incoming_$tag" "$iv"; pause 0.3
   on "$to" "incoming_$tag" POST /v1/vms/vm1/migration/incoming "$(incoming "${!to_pf_var}")"
-  pause 1
+  pause 0.5
   # Where the peer's bridge sends frames for the guest's MAC, while the
   # destination holds its VF (one entry: the port the guest is behind).
   say "fdb_incoming_$tag" "$(bridge fdb show br br0 | grep -i "$MAC" | cut -d' ' -f3 | tr '\n' ' ')"
@@ -66,17 +66,17 @@ cycle() {
   on "$from" "prepare_$tag" POST /v1/vms/vm1/migration/prepare
   window "standby_$tag" "$iv"
   say "prepared_active_$tag" "$(active_slave)"
-  pause 1
+  pause 0.3
   window "complete_$tag" "$iv"; pause 0.3
   on "$to" "complete_$tag" POST /v1/vms/vm1/migration/complete
-  pause 1
+  pause 0.7
   window_end "complete_$tag"
   say "completed_active_$tag" "$(active_slave)"
   on "$to" "assignment_$tag" GET /v1/assignments/vm1/net0
   ipvf "completed_pf_$tag" "${!to_pf_var}"
   on "$to" "show_$tag" GET /v1/vms/vm1/migration
   on "$from" "show_source_$tag" GET /v1/vms/vm1/migration
-  say "source_free_$tag" "$(sctl_on "$from" assignments --vm vm1 2>&1 | head -n1)"
+  on "$from" "source_held_$tag" GET "/v1/assignments?vm=vm1"
   say "cycle_$tag" "topology $TOPOLOGY, bond $BOND, $from -> $to, probes every ${iv}s"
   collect "incoming_$tag" "prepare_$tag" "standby_$tag" "complete_$tag"
 }
@@ -171,7 +171,7 @@ say fail_complete_state "$(field fail_complete_show state)"
 say fail_complete_step "$(field fail_complete_show error.step)"
 say fail_complete_reserved "$(sctl_on B --json assignments --vm vm1 | py -c 'import json,sys; print(len(json.load(sys.stdin)["assignments"]))')"
 # The guest's bond is back; B's reservation is released, A takes the guest back.
-guest_bond
+guest_bond asa
 on B fail_abort_destination POST /v1/vms/vm1/migration/abort
 on A fail_abort_source POST /v1/vms/vm1/migration/abort
 say fail_abort_source_state "$(field fail_abort_source state)"
