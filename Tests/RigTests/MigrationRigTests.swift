@@ -152,6 +152,30 @@ struct MigrationRigTests {
         #expect(r["done"] == "yes")
     }
 
+    @Test("SIGKILL after each step of incoming and of abort (source and destination): after a restart the migration is settled, nothing is held that the store does not say, the guest is on its VF")
+    func crashesInIncomingAndAbort() async throws {
+        let (out, r) = try await results()
+        func held(_ tag: String) throws -> Int { (try out.body("\(tag)_held")["assignments"] as? [Any])?.count ?? -1 }
+        #expect(r["crash_incoming_reserve_exit"] == "137", "killed at migration.incoming.reserve")
+        #expect(r["crash_incoming_reserve_state"] == "failed", "an interrupted incoming is settled failed at start")
+        #expect(try held("crash_incoming_reserve") == 0, "its reservation was released at start")
+        for step in ["reassign", "attach", "wait", "steer", "standby-restore"] {
+            let t = "crash_abort_\(step)"
+            #expect(try out.status("\(t)_prepare") == 200, "\(t): prepared first")
+            #expect(r["\(t)_exit"] == "137", "\(t): killed at migration.abort.\(step)")
+            #expect(r["\(t)_state"] == "aborted", "\(t): the restart finished the abort")
+            #expect(try held(t) == 1, "\(t): the guest's VF is held again")
+            #expect(r["\(t)_guest"] == "on-vf", "\(t): the guest is on its VF: \(r["\(t)_guest"] ?? "")")
+        }
+        let vf = (try out.body("crash_abort_standby-restore_held")["assignments"] as? [[String: Any]])?.first
+        #expect(try vfOnPF(out, "crash_abort_pf", index: vf?["vfIndex"] as? Int ?? -1) == "52:54:00:77:00:01 100")
+        #expect(try out.status("crash_abort_release_incoming") == 201)
+        #expect(r["crash_abort_release_exit"] == "137", "killed at migration.abort.release")
+        #expect(r["crash_abort_release_state"] == "aborted" || r["crash_abort_release_state"] == "failed",
+            "settled after the restart: \(r["crash_abort_release_state"] ?? "")")
+        #expect(try held("crash_abort_release") == 0, "the destination's reservation is gone")
+    }
+
     @Test("SIGKILL from outside at moments spread over prepare and complete: after each restart the migration is settled and the guest is on a VF with its MAC and VLAN (or on its standby when prepare had ended)")
     func killsAtAnyMoment() async throws {
         let (_, r) = try await results()

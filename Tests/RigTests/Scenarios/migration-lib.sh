@@ -25,16 +25,9 @@ results="${results:-$RIG_OUT/results.txt}"
 SOCK_A=/run/sriovd-a.sock SOCK_B=/run/sriovd-b.sock
 STATE_A=/var/lib/sriovd-a STATE_B=/var/lib/sriovd-b
 declare -A DAEMON_PID
-# Forks cost ~0.1 s each under TCG and these run hundreds of times: the time
-# from bash's own printf, a status file read by bash.
+# A fork costs ~0.1 s under TCG and this runs hundreds of times: the time
+# from bash's own printf, not date(1).
 rig_log() { printf '[rig %(%T)T] %s\n' -1 "$*" >&2; }
-api() {
-  local name="$1" method="$2" path="$3" body="${4:-}"
-  local args=(-sS --unix-socket "$SOCK" -X "$method" -o "$RIG_OUT/$name.json" -w '%{http_code}')
-  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
-  curl "${args[@]}" "http://localhost$path" >"$RIG_OUT/$name.status" || echo "curl failed" >>"$RIG_OUT/$name.status"
-  rig_log "$method $path ${body:+$body }-> $(<"$RIG_OUT/$name.status")"
-}
 
 say() { echo "$1=$2" >>"$results"; rig_log "$1=$2"; }
 py() { /usr/bin/python3 "$@"; }

@@ -212,6 +212,39 @@ if [ "$(grep '^after_crash_10ms_lost=' "$results" | cut -d= -f2)" != 0 ]; then
     ip -s link show dev "$netC"; } >"$RIG_OUT/after-crash-diagnostics.txt" 2>&1 || true
 fi
 
+# --- 8b. SIGKILL at each step of incoming and of abort (both sides) --------
+# crash_at SIDE TAG POINT METHOD PATH [BODY]: the daemon on SIDE restarted
+# with the crash point armed and the call made; TAG_exit is its exit (137:
+# killed at the point; "alive": the point was never reached) and, after a
+# plain restart, TAG_state the migration's state and TAG_held the VFs it
+# holds for vm1.
+crash_at() {
+  local side="$1" tag="$2" point="$3" i rc=alive; shift 3
+  stop_daemon "$side"
+  start_daemon "$side" SRIOVD_TEST_CRASH_POINT="$point"
+  on "$side" "$tag" "$@"
+  for i in $(seq 1 50); do kill -0 "${DAEMON_PID[$side]}" 2>/dev/null || break; pause 0.1; done
+  if kill -0 "${DAEMON_PID[$side]}" 2>/dev/null; then stop_daemon "$side"; else rc=0; wait "${DAEMON_PID[$side]}" || rc=$?; fi
+  say "${tag}_exit" "$rc"
+  start_daemon "$side"
+  on "$side" "${tag}_show" GET /v1/vms/vm1/migration
+  say "${tag}_state" "$(field "${tag}_show" state)"
+  on "$side" "${tag}_held" GET "/v1/assignments?vm=vm1"
+}
+# The guest is on B's VF (step 8). incoming on A, killed after its reserve.
+crash_at A crash_incoming_reserve migration.incoming.reserve POST /v1/vms/vm1/migration/incoming "$(incoming "$pfA")"
+# Abort on the source (B) after a prepare, killed after each of its steps:
+# the restart finishes the abort and the guest is on B's VF again.
+for step in reassign attach wait steer standby-restore; do
+  on B "crash_abort_${step}_prepare" POST /v1/vms/vm1/migration/prepare
+  crash_at B "crash_abort_$step" "migration.abort.$step" POST /v1/vms/vm1/migration/abort
+  say "crash_abort_${step}_guest" "$( [ "$(active_slave)" = "$(assigned_vf B)" ] && echo on-vf || echo "$(active_slave)")"
+done
+ipvf crash_abort_pf "$pfB"
+# Abort on the destination (A) after an incoming, killed after its release.
+on A crash_abort_release_incoming POST /v1/vms/vm1/migration/incoming "$(incoming "$pfA")"
+crash_at A crash_abort_release migration.abort.release POST /v1/vms/vm1/migration/abort
+
 # --- 9. SIGKILL from outside, at moments chosen by the clock -----------------
 # No crash point: the daemon is killed some fraction of an uninterrupted
 # operation's duration after it began, wherever that lands. After the restart the migration is settled, and the guest is on a
