@@ -78,10 +78,11 @@ total = {}
 for suffix, label in (("", "10 ms"), ("_1ms", "1 ms")):
     rows = list(combos(suffix))
     if not rows: continue
-    cyc += ["", f"The whole cycle, probes every {label}: sent / lost per window (incoming and a second after it, "
-            "prepare, a second on the standby, complete and a second after it), back to back; the longest gap "
-            "is the longest time without a reply from the first window's start to the last one's end.", "",
-            "| topology | guest bond | way | incoming | prepare | standby | complete | whole cycle | longest gap (ms) |",
+    cyc += ["", f"The whole cycle, probes every {label}: sent / lost per window, back to back from before "
+            "incoming to after complete (incoming and half a second after it, prepare, the standby until "
+            "complete, complete and 0.7 s after it); the longest gap is the longest time without a reply "
+            "inside one window, its edges included.", "",
+            "| topology | guest bond | way | incoming | prepare | standby | complete | whole cycle | longest gap in a window (ms) |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for t, b, d, tag in rows:
         cells = [f"{r.get(f'{w}_{tag}_sent', '?')} / {r.get(f'{w}_{tag}_lost', '?')}" for w in WINDOWS]
@@ -126,7 +127,7 @@ bonds = ("The guest's bond: `mode active-backup miimon 20`, measured with defaul
 text = "\n".join([bonds, ""] + lines + cyc + steps + qrows)
 print(text)
 if update:
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(os.path.join(out, "results.txt"))))
     head = "## Live migration: what the switch costs the guest's traffic"
     section = f"{head}\n\n`scripts/bench/migration.sh`, {stamp} (TCG-emulated VM, 2 vCPUs).\n\n{text}\n"
     body = open(doc).read()
@@ -141,7 +142,7 @@ if update:
     for label, (sent, lost, n, gap) in total.items():
         parts.append(f"at {label}, the {n} combinations (both topologies, both guest bonds, both ways) "
                      f"lost {lost} of {sent} probes over the whole cycle, incoming to complete "
-                     f"(longest gap {gap} ms)")
+                     f"(longest gap in a window {gap} ms)")
     for name, label in (("unplug_10ms", "a plain unplug at 10 ms"), ("unplug_1ms", "a plain unplug at 1 ms")):
         if f"{name}_sent" in r:
             parts.append(f"{label} lost {r[name + '_lost']} of {r[name + '_sent']}")
