@@ -37,11 +37,20 @@ struct MigrationRigTests {
     /// bound catches a path that is down for a second or stalls, while a
     /// path that drops frames shows as probes lost.
     static let gapBoundMs = 1000.0
-    /// Combinations that cannot reach 0 lost, with the most they lose and why
-    /// (none: every combination must lose nothing).
-    static let knownLoss: [String: (lost: Int, cause: String)] = [:]
+    /// Windows that cannot promise 0 lost, with the most they may lose and
+    /// why: with the bond's default options, the switch of its active slave
+    /// (prepare's steer to the standby, complete's back to the VF) drops a
+    /// reply that is in flight on the old path at that moment: it arrives on
+    /// the slave just made inactive, and a bond with all_slaves_active 0
+    /// drops what an inactive slave receives (seen: 1 of 297 probes in
+    /// topology ii, B -> A, in one run of two; 0 in the other). Every other
+    /// window, and every window with all_slaves_active 1, must lose nothing.
+    static func knownLoss(_ tag: String, window: String) -> (lost: Int, cause: String)? {
+        guard tag.contains("_default_"), window == "prepare" || window == "complete" else { return nil }
+        return (2, "default bond: a reply in flight when the active slave changes arrives on the now inactive slave and is dropped (all_slaves_active 0)")
+    }
 
-    @Test("incoming -> prepare -> complete, both ways, in both topologies with both guest bonds: every window from before incoming to after complete has probes sent, none lost at 10 ms, no long gap", arguments: MigrationRigTests.combinations)
+    @Test("incoming -> prepare -> complete, both ways, in both topologies with both guest bonds: every window from before incoming to after complete has probes sent, none lost at 10 ms (a default bond: at most 2 at a switch of its active slave), no long gap", arguments: MigrationRigTests.combinations)
     func cycle(_ tag: String) async throws {
         let (out, r) = try await results()
         #expect(r["cycle_\(tag)"] != nil, "the scenario ran \(tag)")
@@ -52,12 +61,12 @@ struct MigrationRigTests {
             let gap = Double(r["\(name)_gap_ms"] ?? "") ?? .infinity
             let why = "\(name) (\(r["cycle_\(tag)"] ?? tag)): \(sent) sent, \(lost) lost, longest gap \(gap) ms, lost runs \(r["\(name)_lost_runs"] ?? "")"
             #expect(sent > 10, "probes were sent: \(why)")
-            if let known = Self.knownLoss[tag] {
-                #expect(lost >= 0 && lost <= known.lost, "\(known.cause): \(why)")
+            if let known = Self.knownLoss(tag, window: w) {
+                #expect(lost >= 0 && lost <= known.lost, "at most \(known.lost) lost, \(known.cause): \(why)")
             } else {
                 #expect(lost == 0, "no probe lost: \(why)")
-                #expect(gap <= Self.gapBoundMs, "no gap longer than \(Self.gapBoundMs) ms: \(why)")
             }
+            #expect(gap <= Self.gapBoundMs, "no gap longer than \(Self.gapBoundMs) ms: \(why)")
         }
         #expect(try out.status("incoming_\(tag)") == 201, "\(tag)")
         #expect(try out.status("prepare_\(tag)") == 200, "\(tag)")
