@@ -41,7 +41,7 @@ done
 mkdir -p "$out"
 if [ ! -s "$out/results.txt" ]; then
   (cd "$repo" && swift build >&2)
-  "$repo/scripts/rig/run.sh" --pfs 3 --wire --timeout 1500 --out "$out" Tests/RigTests/Scenarios/migration.sh $fast >&2
+  "$repo/scripts/rig/run.sh" --pfs 3 --wire --timeout 2400 --out "$out" Tests/RigTests/Scenarios/migration.sh $fast >&2
 fi
 python3 - "$out" "$update" "$repo/docs/benchmarks.md" "$repo/README.md" "$qmp" <<'PY'
 import json, os, sys, time
