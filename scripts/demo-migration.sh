@@ -2,8 +2,11 @@
 # Part of the demo (run by scripts/demo-scenario.sh inside the SR-IOV test VM,
 # booted with three PFs on one wire): a live migration of a guest between two
 # sriovd daemons, one per PF, standing for two hosts. The guest is a network
-# namespace whose active-backup bond has a VF (primary) and a veth (standby);
-# UDP probes every 10 ms measure what the switch costs its traffic.
+# namespace whose active-backup bond (default options) has a VF (primary) and
+# a veth (standby); host A has one NIC: the standby's bridge and the traffic
+# peer sit on the PF whose VF the guest holds (topology ii of the migration
+# suite). UDP probes every 10 ms measure what the switch costs its traffic,
+# from before incoming to after complete.
 set -euo pipefail
 results="$RIG_OUT/demo-migration.txt"
 : >"$results"
@@ -25,12 +28,15 @@ print("  -> " + ", ".join(parts))
 PY
 }
 
-title "Live migration: host A (sriovd on $pfA), host B (sriovd on $pfB), the network on $pfC, all on one wire"
+title "Live migration: host A (sriovd on $pfA), host B (sriovd on $pfB), on one wire; the guest's standby and its peer on a bridge over host A's PF"
 start_daemon A
 start_daemon B
 rig_wait_for "[ \"\$(cat /sys/bus/pci/devices/$pfA/sriov_numvfs)\" = 2 ] && [ \"\$(cat /sys/bus/pci/devices/$pfB/sriov_numvfs)\" = 2 ]" 60
 migration_setup
-echo "guest: namespace 'guest', bond0 (active-backup) = a VF (primary) + veth-g (standby), MAC $MAC, peer $PEER on VLAN $VLAN"
+topology ii A
+bond_options default
+echo "guest: namespace 'guest', bond0 (active-backup miimon 20, default options) = a VF (primary) + veth-g (standby), MAC $MAC"
+echo "network: br0 over $netA (host A's only NIC) holds the standby's veth and the peer $PEER on VLAN $VLAN"
 
 title "On host A the guest's NIC gets a VF, attached into the guest's bond and made its active slave"
 call A POST /v1/assignments "$(assign_body "$pfA")"
@@ -53,12 +59,14 @@ show "sriovctl migration show vm1"
 sctl_on B migration show vm1
 
 title "What the guest's traffic saw"
-py - "$RIG_OUT/probe-migration.json" <<'PY'
+py - "$PROBE_DIR/migration.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("%d probes every %g ms, %d lost, longest gap between replies %s ms" % (r["sent"], r["interval_ms"], r["lost"], r["gap_ms"]))
+print("%d probes every %g ms from before incoming to after complete, %d lost, longest time without a reply %s ms"
+      % (r["sent"], r["interval_ms"], r["lost"], r["gap_ms"]))
 PY
 
 stop_daemon A
 stop_daemon B
+prober_down
 kill "$ECHO_PID" 2>/dev/null || true

@@ -2,10 +2,10 @@ import Foundation
 import Testing
 
 @Suite(
-    "Live migration between two daemons on two igb PFs on one wire (a third PF is the network): the cycle, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
+    "Live migration between two daemons on two igb PFs on one wire, the network on a third PF or on the source PF: the cycle in every topology with every guest bond, aborts, refusal, adapter failures, crashes (SR-IOV test VM; needs root, QEMU, virtme-ng)",
     .serialized, .enabled(if: Rig.shouldRun, "SR-IOV test VM unavailable: \(Rig.unavailableReason ?? "")"))
 struct MigrationRigTests {
-    static let scenario = RigScenario(name: "migration", pfs: 3, wire: true, timeout: 1500)
+    static let scenario = RigScenario(name: "migration", pfs: 3, wire: true, timeout: 2400)
 
     func results() async throws -> (URL, [String: String]) {
         try await Self.scenario.keyValues()
@@ -22,31 +22,93 @@ struct MigrationRigTests {
         #expect(int(r, "baseline_vf_10ms_sent") ?? 0 > 100)
     }
 
-    @Test("incoming -> prepare -> complete: traffic continues on the standby and returns through a VF of the other PF")
-    func fullCycle() async throws {
+    /// The eight combinations: topology (i: the network on a third PF; ii:
+    /// on the source PF itself), guest bond (default options; all_slaves_active
+    /// 1), direction. Each is a tag of the scenario's results.
+    static let combinations: [String] = ["i", "ii"].flatMap { topology in
+        ["default", "asa"].flatMap { bond in ["ab", "ba"].map { "\(topology)_\(bond)_\($0)" } }
+    }
+    /// The probe windows of a cycle, back to back from before incoming to a
+    /// second after complete.
+    static let windows = ["incoming", "prepare", "standby", "complete"]
+    /// The longest time a window may go without a reply, its edges included
+    /// (ms): probes every 10 ms; under TCG, on two busy cores, replies come
+    /// late by up to 0.3-0.6 s with no switch at all (the VM stalls), so the
+    /// bound catches a path that is down for a second or stalls, while a
+    /// path that drops frames shows as probes lost.
+    static let gapBoundMs = 1000.0
+    /// Windows that cannot promise 0 lost, with the most they may lose and
+    /// why: with the bond's default options, the switch of its active slave
+    /// (prepare's steer to the standby, complete's back to the VF) drops a
+    /// reply that is in flight on the old path at that moment: it arrives on
+    /// the slave just made inactive, and a bond with all_slaves_active 0
+    /// drops what an inactive slave receives (seen: 1 of 297 probes in
+    /// topology ii, B -> A, in one run of two; 0 in the other). Every other
+    /// window, and every window with all_slaves_active 1, must lose nothing.
+    static func knownLoss(_ tag: String, window: String) -> (lost: Int, cause: String)? {
+        guard tag.contains("_default_"), window == "prepare" || window == "complete" else { return nil }
+        return (2, "default bond: a reply in flight when the active slave changes arrives on the now inactive slave and is dropped (all_slaves_active 0)")
+    }
+
+    @Test("incoming -> prepare -> complete, both ways, in both topologies with both guest bonds: every window from before incoming to after complete has probes sent, none lost at 10 ms (a default bond: at most 2 at a switch of its active slave), no long gap", arguments: MigrationRigTests.combinations)
+    func cycle(_ tag: String) async throws {
         let (out, r) = try await results()
-        for tag in ["ab", "ba"] {
-            #expect(try out.status("incoming_\(tag)") == 201, "\(tag)")
-            #expect(try out.status("prepare_\(tag)") == 200, "\(tag)")
-            #expect(try out.status("complete_\(tag)") == 200, "\(tag)")
-            #expect(r["prepared_active_\(tag)"] == "veth-g", "after prepare the bond runs on the standby (\(tag))")
-            #expect(int(r, "standby_\(tag)_sent") ?? 0 > 50 && r["standby_\(tag)_lost"] == "0", "traffic continues on the standby (\(tag))")
-            #expect(r["completed_active_\(tag)"] == "vf", "after complete the bond's active slave is the new VF's netdev (\(tag))")
-            #expect(r["completed_vf_on_pf_\(tag)"] == "52:54:00:77:00:01 100", "the new VF carries the MAC and VLAN asked for (\(tag))")
-            #expect(try out.body("show_\(tag)")["state"] as? String == "completed")
-            #expect(try out.body("show_source_\(tag)")["state"] as? String == "prepared")
-            let timeline = try out.body("show_\(tag)")["timeline"] as? [[String: Any]] ?? []
-            #expect(timeline.contains { $0["step"] as? String == "steer" && ($0["lever"] as? String)?.contains("active_slave") == true })
-            let source = try out.body("show_source_\(tag)")["timeline"] as? [[String: Any]] ?? []
-            #expect(source.map { $0["step"] as? String ?? "" } == ["standby-up", "steer", "link-state", "clear-mac", "detach", "release"])
-            #expect(source.allSatisfy { $0["durationMs"] is Double && $0["result"] as? String != "failed" })
+        #expect(r["cycle_\(tag)"] != nil, "the scenario ran \(tag)")
+        for w in Self.windows {
+            let name = "\(w)_\(tag)"
+            let sent = int(r, "\(name)_sent") ?? 0
+            let lost = int(r, "\(name)_lost") ?? -1
+            let gap = Double(r["\(name)_gap_ms"] ?? "") ?? .infinity
+            let why = "\(name) (\(r["cycle_\(tag)"] ?? tag)): \(sent) sent, \(lost) lost, longest gap \(gap) ms, lost runs \(r["\(name)_lost_runs"] ?? "")"
+            #expect(sent > 10, "probes were sent: \(why)")
+            if let known = Self.knownLoss(tag, window: w) {
+                #expect(lost >= 0 && lost <= known.lost, "at most \(known.lost) lost, \(known.cause): \(why)")
+            } else {
+                #expect(lost == 0, "no probe lost: \(why)")
+            }
+            #expect(gap <= Self.gapBoundMs, "no gap longer than \(Self.gapBoundMs) ms: \(why)")
         }
-        let table = try out.file("timeline_ab.txt")
+        #expect(try out.status("incoming_\(tag)") == 201, "\(tag)")
+        #expect(try out.status("prepare_\(tag)") == 200, "\(tag)")
+        #expect(try out.status("complete_\(tag)") == 200, "\(tag)")
+        #expect(r["prepared_active_\(tag)"] == "veth-g", "after prepare the bond runs on the standby (\(tag))")
+        let assignment = try out.body("assignment_\(tag)")
+        let vf = assignment["vf"] as? String ?? "?"
+        #expect(r["completed_active_\(tag)"] == vf, "after complete the bond's active slave is the new VF \(vf) (\(tag))")
+        #expect(try vfOnPF(out, "completed_pf_\(tag)", index: assignment["vfIndex"] as? Int ?? -1) == "52:54:00:77:00:01 100",
+            "the new VF carries the MAC and VLAN asked for (\(tag))")
+        #expect(try out.body("show_\(tag)")["state"] as? String == "completed")
+        #expect(try out.body("show_source_\(tag)")["state"] as? String == "prepared")
+        let held = try out.body("source_held_\(tag)")["assignments"] as? [Any]
+        #expect(held?.isEmpty == true, "\(tag): the source holds no VF for the guest after prepare: \(held ?? [])")
+        let timeline = try out.body("show_\(tag)")["timeline"] as? [[String: Any]] ?? []
+        #expect(timeline.contains { $0["step"] as? String == "steer" && ($0["lever"] as? String)?.contains("active_slave") == true })
+        let source = try out.body("show_source_\(tag)")["timeline"] as? [[String: Any]] ?? []
+        #expect(source.map { $0["step"] as? String ?? "" } == ["standby-up", "steer", "link-state", "clear-mac", "detach", "release"])
+        #expect(source.allSatisfy { $0["durationMs"] is Double && $0["result"] as? String != "failed" })
+    }
+
+    @Test("the cycle's surroundings: sriovctl shows the timeline, prepare answers what incoming takes, every topology change carries traffic")
+    func cycleSurroundings() async throws {
+        let (out, r) = try await results()
+        let table = try out.file("timeline_last.txt")
         #expect(table.hasPrefix("VM vm1: migration") && table.contains("completed"), "sriovctl migration show: \(table)")
         #expect(table.contains("OPERATION") && table.contains("active_slave"), "the timeline as a table, with the lever")
         #expect(r["prepare_answer_matches"] == "True", "prepare answers exactly the body incoming takes (but pf)")
-        #expect(r["source_free_after_prepare"]?.hasPrefix("No assignments") == true)
-        #expect(r["prepare_ab_lost"] == "0", "no probe lost at 10 ms on the way out")
+        for path in r.keys.filter({ $0.hasPrefix("path_") && $0.hasSuffix("_sent") }) {
+            let name = String(path.dropLast("_sent".count))
+            #expect(int(r, path) ?? 0 > 0 && int(r, "\(name)_received") ?? 0 > 0, "\(name): the guest reaches its peer")
+        }
+        #expect(r.keys.filter { $0.hasPrefix("path_") && $0.hasSuffix("_sent") }.count >= 7)
+    }
+
+    /// "MAC VLAN" of VF `index` in a PF's `ip -d -j link show` (NAME.ip.json).
+    func vfOnPF(_ out: URL, _ name: String, index: Int) throws -> String {
+        let links = try out.json("\(name).ip.json") as? [[String: Any]] ?? []
+        let vfs = links.first?["vfinfo_list"] as? [[String: Any]] ?? []
+        guard let vf = vfs.first(where: { $0["vf"] as? Int == index }) else { return "no VF \(index)" }
+        let vlan = (vf["vlan_list"] as? [[String: Any]])?.first?["vlan"] as? Int ?? 0
+        return "\(vf["address"] as? String ?? "?") \(vlan)"
     }
 
     @Test("abort on the source gives the guest its VF back; abort on the destination frees the reservation")
@@ -97,6 +159,30 @@ struct MigrationRigTests {
         #expect(r["crash_complete_vf_on_pf"] == "52:54:00:77:00:01 100")
         #expect(int(r, "after_crash_10ms_sent") ?? 0 > 50 && r["after_crash_10ms_lost"] == "0")
         #expect(r["done"] == "yes")
+    }
+
+    @Test("SIGKILL after each step of incoming and of abort (source and destination): after a restart the migration is settled, nothing is held that the store does not say, the guest is on its VF")
+    func crashesInIncomingAndAbort() async throws {
+        let (out, r) = try await results()
+        func held(_ tag: String) throws -> Int { (try out.body("\(tag)_held")["assignments"] as? [Any])?.count ?? -1 }
+        #expect(r["crash_incoming_reserve_exit"] == "137", "killed at migration.incoming.reserve")
+        #expect(r["crash_incoming_reserve_state"] == "failed", "an interrupted incoming is settled failed at start")
+        #expect(try held("crash_incoming_reserve") == 0, "its reservation was released at start")
+        for step in ["reassign", "attach", "wait", "steer"] {
+            let t = "crash_abort_\(step)"
+            #expect(try out.status("\(t)_prepare") == 200, "\(t): prepared first")
+            #expect(r["\(t)_exit"] == "137", "\(t): killed at migration.abort.\(step)")
+            #expect(r["\(t)_state"] == "aborted", "\(t): the restart finished the abort")
+            #expect(try held(t) == 1, "\(t): the guest's VF is held again")
+            #expect(r["\(t)_guest"] == "on-vf", "\(t): the guest is on its VF: \(r["\(t)_guest"] ?? "")")
+        }
+        let vf = (try out.body("crash_abort_steer_held")["assignments"] as? [[String: Any]])?.first
+        #expect(try vfOnPF(out, "crash_abort_pf", index: vf?["vfIndex"] as? Int ?? -1) == "52:54:00:77:00:01 100")
+        #expect(try out.status("crash_abort_release_incoming") == 201)
+        #expect(r["crash_abort_release_exit"] == "137", "killed at migration.abort.release")
+        #expect(r["crash_abort_release_state"] == "aborted" || r["crash_abort_release_state"] == "failed",
+            "settled after the restart: \(r["crash_abort_release_state"] ?? "")")
+        #expect(try held("crash_abort_release") == 0, "the destination's reservation is gone")
     }
 
     @Test("SIGKILL from outside at moments spread over prepare and complete: after each restart the migration is settled and the guest is on a VF with its MAC and VLAN (or on its standby when prepare had ended)")

@@ -1,10 +1,18 @@
 # shellcheck shell=bash
 # Two "hosts" in the SR-IOV test VM (run.sh --pfs 3 --wire), for the
-# migration scenario and the demo: daemon A owns PF 0 (the source), daemon B
-# PF 1 (the destination); PF 2 is the network they both reach over the QEMU
-# hub, a bridge holding the traffic peer (10.77.0.1 on its VLAN device) and
-# the guest's standby veth. The guest is the namespace "guest" with an
-# active-backup bond (the VF primary, the veth standby, the guest's MAC).
+# migration scenario, its benchmark and the demo: daemon A owns PF 0, daemon
+# B PF 1, all PFs on one QEMU hub (one wire). The network is the bridge br0:
+# the traffic peer (10.77.0.1 on its VLAN device, with the MAC of the PF
+# under the bridge) and the guest's standby veth. It sits in one of two
+# topologies (`topology`):
+#   i   on PF 2, a third NIC: the peer behind the wire, as seen from both hosts;
+#   ii  on the source PF itself (a host with one NIC: the virtio backend
+#       bridged onto the PF whose VFs go to VMs): moved to the other PF for
+#       the way back.
+# The guest is the namespace "guest" with an active-backup bond (the VF
+# primary, the veth standby, the guest's MAC), default options or
+# all_slaves_active 1 (`bond_options`). One prober in the guest for the whole
+# scenario (probe.py run) measures windows (`window`).
 . "$RIG_REPO/Tests/RigTests/Scenarios/common.sh"
 
 pfA=${PFS[0]} pfB=${PFS[1]} pfC=${PFS[2]:?the migration rig needs 3 PFs (run.sh --pfs 3 --wire)}
@@ -17,6 +25,9 @@ results="${results:-$RIG_OUT/results.txt}"
 SOCK_A=/run/sriovd-a.sock SOCK_B=/run/sriovd-b.sock
 STATE_A=/var/lib/sriovd-a STATE_B=/var/lib/sriovd-b
 declare -A DAEMON_PID
+# A fork costs ~0.1 s under TCG and this runs hundreds of times: the time
+# from bash's own printf, not date(1).
+rig_log() { printf '[rig %(%T)T] %s\n' -1 "$*" >&2; }
 
 say() { echo "$1=$2" >>"$results"; rig_log "$1=$2"; }
 py() { /usr/bin/python3 "$@"; }
@@ -51,41 +62,75 @@ on() { local side="$1"; shift; local sock_var=SOCK_$side; SOCK=${!sock_var} api 
 # sctl_on A|B ARGS: sriovctl against that daemon.
 sctl_on() { local side="$1"; shift; local sock_var=SOCK_$side; "$BIN/sriovctl" --socket "${!sock_var}" "$@"; }
 
-# The network, the guest and the peer's echo server.
+# The network, the guest, the peer's echo server and the guest's prober.
 migration_setup() {
   local l
   for l in "$netA" "$netB" "$netC"; do ip link set "$l" up; done
   ip link add br0 type bridge vlan_filtering 1
-  ip link set br0 address "$(cat "/sys/class/net/$netC/address")"
-  ip link set "$netC" master br0
   ip link add veth-h type veth peer name veth-g
   ip link set veth-h master br0
   bridge vlan add dev veth-h vid "$VLAN" pvid untagged
-  bridge vlan add dev "$netC" vid "$VLAN"
   bridge vlan add dev br0 vid "$VLAN" self
   ip link add link br0 name br0.v type vlan id "$VLAN"
   ip addr add "$PEER/24" dev br0.v
   for l in br0 br0.v veth-h; do ip link set "$l" up; done
+  topology i
   ip netns add guest
   ip link set veth-g netns guest
-  guest_bond
+  guest_bond default
   py "$PROBE" serve "$PEER" 7777 &
   ECHO_PID=$!
+  prober_up
 }
 
-# guest_bond: the guest's bond, as a DNIS guest sets it up: active-backup,
-# MII monitoring every 20 ms, the guest's MAC, frames taken from both slaves
-# (all_slaves_active: what is in flight on the old path during a switch
-# still arrives), the veth standby enslaved.
+# topology i | ii A|B: where br0 (the peer and the standby's veth) sits: on
+# PF 2 (i), or on the PF of host A or B (ii). The peer takes the MAC of that
+# PF (a host's own address on its bridge); both ends forget the old one.
+TOPOLOGY=""
+topology() {
+  local name="$1" dev l
+  case "$name" in
+    i) dev=$netC ;;
+    ii) local v="net$2"; dev=${!v} ;;
+    *) rig_die "topology i | ii A|B" ;;
+  esac
+  for l in "$netA" "$netB" "$netC"; do
+    [ "$l" = "$dev" ] || [ ! -e "/sys/class/net/$l/master" ] || ip link set "$l" nomaster
+  done
+  ip link set br0 address "$(cat "/sys/class/net/$dev/address")"
+  ip link set br0.v address "$(cat "/sys/class/net/$dev/address")"
+  [ -e "/sys/class/net/$dev/master" ] || ip link set "$dev" master br0
+  bridge vlan add dev "$dev" vid "$VLAN"
+  ip neigh flush dev br0.v 2>/dev/null || true
+  ip netns exec guest ip neigh flush dev bond0 2>/dev/null || true
+  TOPOLOGY="$name${2:+ on $2}"
+  rig_log "topology $TOPOLOGY: br0 over $dev"
+}
+
+# guest_bond default|asa: the guest's bond, as a DNIS guest sets it up:
+# active-backup, MII monitoring every 20 ms, the guest's MAC, the veth
+# standby enslaved; "asa" adds all_slaves_active 1 (frames are taken from
+# both slaves: what is in flight on the old path during a switch still
+# arrives), "default" leaves the kernel's default (0: the inactive slave's
+# frames are dropped).
 guest_bond() {
   ip netns exec guest sh -ec "
     ip link set lo up
-    ip link add bond0 type bond mode active-backup miimon 20 all_slaves_active 1
+    ip link add bond0 type bond mode active-backup miimon 20
     ip link set bond0 address $MAC
     ip link set veth-g down
     ip link set veth-g master bond0
     ip link set bond0 up
     ip addr add 10.77.0.2/24 dev bond0"
+  bond_options "$1"
+}
+# bond_options default|asa: all_slaves_active of the running bond.
+bond_options() {
+  case "$1" in
+    default) ip netns exec guest sh -c 'echo 0 >/sys/class/net/bond0/bonding/all_slaves_active' ;;
+    asa) ip netns exec guest sh -c 'echo 1 >/sys/class/net/bond0/bonding/all_slaves_active' ;;
+    *) rig_die "bond_options default|asa" ;;
+  esac
 }
 
 # nic PF: the NIC as the orchestrator asks for it on a host (only pf differs).
@@ -114,28 +159,63 @@ print(v["address"], v.get("vlan_list",[{}])[0].get("vlan", 0))' "$idx"
 }
 assigned_vf() { sctl_on "$1" --json assignment vm1 net0 | py -c 'import json,sys; print(json.load(sys.stdin)["vf"])'; }
 
-# probe_start NAME INTERVAL / probe_stop NAME: UDP probes from the guest to
-# the peer (probe.py; `ip netns exec` forks, so a stop file ends them), then
-# NAME_sent, NAME_lost and NAME_gap_ms (the longest time between two replies).
-probe_start() {
-  rm -f "$RIG_OUT/probe-$1.stop" "$RIG_OUT/probe-$1.json.started"
-  ip netns exec guest /usr/bin/python3 "$PROBE" send "$PEER" 7777 "$2" "$RIG_OUT/probe-$1.json" "$RIG_OUT/probe-$1.stop" &
-  PROBE_PID=$!
-  rig_wait_for "[ -e '$RIG_OUT/probe-$1.json.started' ]" 60 || rig_die "probe $1 did not start"
-  sleep 0.5
+# The prober (probe.py run) in the guest, one process for the whole scenario;
+# commands go to its FIFO on fd 6. fd 8 is a FIFO nobody writes: `read -t`
+# on it is a sleep without a fork (a fork costs ~0.1 s under TCG).
+PROBE_DIR="$RIG_OUT/probe"
+prober_up() {
+  mkdir -p "$PROBE_DIR"
+  ip netns exec guest /usr/bin/python3 "$PROBE" run "$PEER" 7777 "$PROBE_DIR" &
+  PROBER_PID=$!
+  [ -p "$RIG_OUT/tick" ] || mkfifo "$RIG_OUT/tick"
+  exec 8<>"$RIG_OUT/tick"
+  wait_file "$PROBE_DIR/ready" 60 || rig_die "the prober did not start"
+  exec 6<>"$PROBE_DIR/cmd"
 }
-probe_stop() {
-  sleep 0.5
-  touch "$RIG_OUT/probe-$1.stop"
-  local i
-  for i in $(seq 1 50); do kill -0 "$PROBE_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$PROBE_PID" 2>/dev/null || true
-  wait "$PROBE_PID" 2>/dev/null || true
-  [ -s "$RIG_OUT/probe-$1.json" ] || echo '{"sent":0,"lost":0,"gap_ms":0}' >"$RIG_OUT/probe-$1.json"
-  py - "$RIG_OUT/probe-$1.json" "$1" >>"$results" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); n = sys.argv[2]
-print(f"{n}_sent={r['sent']}\n{n}_lost={r['lost']}\n{n}_gap_ms={r['gap_ms']}")
-PY
-  rig_log "probes $1: $(grep "^$1_" "$results" | tr '\n' ' ')"
+prober_down() { echo quit >&6; wait "$PROBER_PID" 2>/dev/null || true; }
+pause() { read -r -t "$1" -u 8 _ || true; }
+# wait_file PATH SECONDS: until PATH exists (polled every 20 ms, no fork).
+wait_file() {
+  local n=$(($2 * 50))
+  while [ ! -e "$1" ]; do
+    [ "$n" -gt 0 ] || return 1
+    n=$((n - 1)); pause 0.02
+  done
 }
+# window NAME INTERVAL: a probe window from now on, one probe every INTERVAL
+# seconds; it ends at the next `window` (back to back: no time between them
+# goes unmeasured) or at `window_end NAME`. `collect NAME...` appends each
+# window's NAME_sent, NAME_received, NAME_lost, NAME_gap_ms (the longest time
+# without a reply, from the window's start to its end), NAME_lost_runs and
+# NAME_start to the results (0 sent when the prober gave no answer).
+window() {
+  echo "start $1 $2" >&6
+  wait_file "$PROBE_DIR/$1.started" 30 || rig_log "probe window $1 did not start"
+}
+window_end() { echo "stop $1" >&6; }
+collect() {
+  local n kv
+  for n in "$@"; do
+    if wait_file "$PROBE_DIR/$n.kv" 10; then
+      kv=$(<"$PROBE_DIR/$n.kv")
+      echo "$kv" >>"$results"
+      rig_log "probes $n: ${kv//$'\n'/ }"
+      [[ $'\n'"$kv"$'\n' == *$'\n'"${n}_lost=0"$'\n'* ]] || diagnose "$n"
+    else
+      printf '%s_sent=0\n%s_lost=0\n%s_gap_ms=0\n' "$n" "$n" "$n" >>"$results"
+      rig_log "probes $n: no answer from the prober"
+    fi
+  done
+}
+# diagnose NAME: where the guest's frames went, after a window that lost probes.
+diagnose() {
+  { echo "# $1 lost probes (topology ${TOPOLOGY:-?}, bond ${BOND:-?})"
+    bridge fdb show br br0 | grep -i "$MAC"
+    ip netns exec guest cat /proc/net/bonding/bond0
+    ip -d link show dev "$netA"; ip -d link show dev "$netB"; ip -s link show dev br0
+  } >"$RIG_OUT/diagnose-$1.txt" 2>&1 || true
+}
+# probe_start NAME INTERVAL / probe_stop NAME: a window around something,
+# with half a second on either side.
+probe_start() { window "$1" "$2"; pause 0.5; }
+probe_stop() { pause 0.5; window_end "$1"; collect "$1"; }

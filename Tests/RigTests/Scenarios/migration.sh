@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Live migration between two sriovd daemons in the SR-IOV test VM
-# (run.sh --pfs 3 --wire; see migration-lib.sh): daemon A owns PF 0 (the
-# source host), daemon B PF 1 (the destination), PF 2 is the network both
-# reach over the QEMU hub (a bridge with the traffic peer and the guest's
-# standby veth). The guest is a namespace with an active-backup bond of a VF
-# (primary) and the veth (standby). UDP probes from the guest every 10 ms
-# (then 1 ms) through each phase; the results file has the probes sent/lost
-# and the longest gap per phase, the bond's active slave, the VFs' MAC/VLAN on
-# their PFs, and the API answers. scripts/bench/migration.sh prints its figures.
+# (run.sh --pfs 3 --wire; see migration-lib.sh): daemon A owns PF 0, daemon B
+# PF 1, all on one wire. The guest is a namespace with an active-backup bond
+# of a VF (primary) and a veth (standby). The cycle (incoming, prepare,
+# complete; A -> B, then back B -> A) runs in both topologies (the network
+# on a third PF; on the source PF itself) with both guest bonds (default
+# options; all_slaves_active 1), probes every 10 ms from before incoming to
+# after complete in back-to-back windows. Then aborts, refusals, adapter
+# failures and crashes. The results file has, per window, the probes sent,
+# lost and the longest gap; the bond's active slave; API answers in files.
+# scripts/bench/migration.sh prints the figures.
+#
+# usage (by run.sh): migration.sh [--1ms]
+#   --1ms  also the 1 ms probes (baselines, plain unplug, every combination
+#          again at 1 ms): for the benchmark, not for the test suite
 set -euo pipefail
 results="$RIG_OUT/results.txt"
 : >"$results"
+INTERVALS="0.01"
+[ "${1:-}" = --1ms ] && INTERVALS="0.01 0.001"
 . "$RIG_REPO/Tests/RigTests/Scenarios/migration-lib.sh"
 # Every command, with a timestamp, to trace.log (for a step that hangs).
 exec 9>>"$RIG_OUT/trace.log"
@@ -18,12 +26,14 @@ BASH_XTRACEFD=9
 # EPOCHREALTIME, not date(1): a fork per traced line costs ~0.1 s in TCG.
 PS4='+ $EPOCHREALTIME '
 set -x
+SECONDS=0
+ms_tag() { [ "$1" = 0.01 ] && echo 10ms || echo 1ms; }
 
 start_daemon A
 start_daemon B
 rig_wait_for "[ \"\$(cat /sys/bus/pci/devices/$pfA/sriov_numvfs)\" = 2 ] && [ \"\$(cat /sys/bus/pci/devices/$pfB/sriov_numvfs)\" = 2 ]" 60
 migration_setup
-probe_start setup 0.05; sleep 1; probe_stop setup
+probe_start setup 0.05; pause 0.5; probe_stop setup
 [ "$(grep '^setup_lost=' "$results" | cut -d= -f2)" -lt "$(grep '^setup_sent=' "$results" | cut -d= -f2)" ] \
   || { ip -d link; bridge vlan show; ip netns exec guest cat /proc/net/bonding/bond0; rig_die "the standby path does not carry"; }
 
@@ -35,51 +45,81 @@ say assign_active "$( [ "$(active_slave)" = "$vfA" ] && echo vf || echo "$(activ
 say assign_vf_on_pf "$(vf_on "$pfA" "$vfA")"
 
 # --- 2. baselines: no switch ------------------------------------------------
-for iv in 0.01 0.001; do
-  tag=$( [ "$iv" = 0.01 ] && echo 10ms || echo 1ms)
-  probe_start "baseline_vf_$tag" "$iv"; sleep 3; probe_stop "baseline_vf_$tag"
+for iv in $INTERVALS; do
+  probe_start "baseline_vf_$(ms_tag "$iv")" "$iv"; pause 2; probe_stop "baseline_vf_$(ms_tag "$iv")"
 done
 
-# --- 3. a full cycle A -> B, probes every 10 ms, then B -> A at 1 ms --------
-cycle() {  # FROM TO FROM_PF TO_PF TAG INTERVAL
-  local from="$1" to="$2" from_pf="$3" to_pf="$4" tag="$5" iv="$6"
-  on "$to" "incoming_$tag" POST /v1/vms/vm1/migration/incoming "$(incoming "$to_pf")"
-  probe_start "prepare_$tag" "$iv"
+# --- 3. the cycle in every topology, with every bond, both ways ---------------
+# cycle FROM TO TAG INTERVAL: incoming on TO, prepare on FROM, complete on TO,
+# in back-to-back probe windows incoming_TAG (incoming and half a second with
+# the guest still on FROM's VF), prepare_TAG, standby_TAG (half a second on
+# the standby: the hypervisor's move) and complete_TAG (complete and 0.7 s).
+cycle() {
+  local from="$1" to="$2" tag="$3" iv="$4" from_pf_var="pf$1" to_pf_var="pf$2"
+  window "incoming_$tag" "$iv"; pause 0.3
+  on "$to" "incoming_$tag" POST /v1/vms/vm1/migration/incoming "$(incoming "${!to_pf_var}")"
+  pause 0.5
+  # Where the peer's bridge sends frames for the guest's MAC, while the
+  # destination holds its VF (one entry: the port the guest is behind).
+  say "fdb_incoming_$tag" "$(bridge fdb show br br0 | grep -i "$MAC" | cut -d' ' -f3 | tr '\n' ' ')"
+  window "prepare_$tag" "$iv"; pause 0.3
   on "$from" "prepare_$tag" POST /v1/vms/vm1/migration/prepare
+  window "standby_$tag" "$iv"
   say "prepared_active_$tag" "$(active_slave)"
-  probe_stop "prepare_$tag"
-  probe_start "standby_$tag" "$iv"; sleep 2; probe_stop "standby_$tag"
-  probe_start "complete_$tag" "$iv"
+  pause 0.3
+  window "complete_$tag" "$iv"; pause 0.3
   on "$to" "complete_$tag" POST /v1/vms/vm1/migration/complete
-  sleep 1
-  probe_stop "complete_$tag"
-  local vf; vf=$(field "incoming_$tag" timeline.0.detail | awk '{print $2}')
-  say "completed_vf_$tag" "$vf"
-  say "completed_active_$tag" "$( [ "$(active_slave)" = "$vf" ] && echo vf || echo "$(active_slave)")"
-  say "completed_vf_on_pf_$tag" "$(vf_on "$to_pf" "$vf")"
+  pause 0.7
+  window_end "complete_$tag"
+  say "completed_active_$tag" "$(active_slave)"
+  on "$to" "assignment_$tag" GET /v1/assignments/vm1/net0
+  ipvf "completed_pf_$tag" "${!to_pf_var}"
   on "$to" "show_$tag" GET /v1/vms/vm1/migration
   on "$from" "show_source_$tag" GET /v1/vms/vm1/migration
-  sctl_on "$to" migration show vm1 >"$RIG_OUT/timeline_$tag.txt" 2>&1 || true
+  on "$from" "source_held_$tag" GET "/v1/assignments?vm=vm1"
+  say "cycle_$tag" "topology $TOPOLOGY, bond $BOND, $from -> $to, probes every ${iv}s"
+  collect "incoming_$tag" "prepare_$tag" "standby_$tag" "complete_$tag"
 }
-cycle A B "$pfA" "$pfB" ab 0.01
+# path TAG: half a second of probes where the guest now is (after a change of
+# topology: the peer's MAC and the bridge's port are new).
+path() { probe_start "path_$1" 0.01; probe_stop "path_$1"; }
+for topo in i ii; do
+  for BOND in default asa; do
+    bond_options "$BOND"
+    for iv in $INTERVALS; do
+      suffix=$( [ "$iv" = 0.01 ] && echo "" || echo _1ms)
+      [ "$topo" = i ] && topology i || topology ii A
+      path "${topo}_${BOND}_ab$suffix"
+      cycle A B "${topo}_${BOND}_ab$suffix" "$iv"
+      [ "$topo" = i ] || { topology ii B; path "${topo}_${BOND}_ba$suffix"; }
+      cycle B A "${topo}_${BOND}_ba$suffix" "$iv"
+    done
+  done
+done
+sctl_on A migration show vm1 >"$RIG_OUT/timeline_last.txt" 2>&1 || true  # A completed the last cycle (B -> A)
 say prepare_answer_matches "$(py -c '
 import json,sys; p=json.load(open(sys.argv[1]))["nics"]; i=json.load(open(sys.argv[2]))
-p[0]["pf"]=i["nics"][0]["pf"]; print(p==i["nics"])' "$RIG_OUT/prepare_ab.json" <(incoming "$pfB"))"
-say source_free_after_prepare "$(sctl_on A assignments --vm vm1 2>&1 | head -n1)"
-cycle B A "$pfB" "$pfA" ba 0.001
+p[0]["pf"]=i["nics"][0]["pf"]; print(p==i["nics"])' "$RIG_OUT/prepare_i_asa_ab.json" <(incoming "$pfB"))"
+# What follows runs as the suite always did: the network on PF 2, the bond
+# with all_slaves_active.
+topology i
+bond_options asa
+BOND=asa
+path after_cycles
+say cycles_seconds "$SECONDS"
 
 # --- 4. (a) a plain unplug with no preparation, as nova and KubeVirt do ----
-for iv in 0.01 0.001; do
-  tag=$( [ "$iv" = 0.01 ] && echo 10ms || echo 1ms)
+for iv in $INTERVALS; do
+  tag=$(ms_tag "$iv")
   vf=$(sctl_on A --json assignments --vm vm1 | py -c 'import json,sys; print(json.load(sys.stdin)["assignments"][0]["vf"])')
   probe_start "unplug_$tag" "$iv"
   echo "$vf" >/sys/bus/pci/drivers/igbvf/unbind
-  sleep 2
+  pause 1.5
   probe_stop "unplug_$tag"
   on A "unplug_release_$tag" DELETE /v1/assignments/vm1/net0
   on A "unplug_reassign_$tag" POST /v1/assignments "$(assign_body "$pfA")"
 done
-say unplug_reassigned "$(cat "$RIG_OUT/unplug_reassign_1ms.status")"
+say unplug_reassigned "$(cat "$RIG_OUT/unplug_reassign_10ms.status")"
 
 # --- 5. abort on each side --------------------------------------------------
 vf_before_abort=$(assigned_vf A)
@@ -131,12 +171,12 @@ say fail_complete_state "$(field fail_complete_show state)"
 say fail_complete_step "$(field fail_complete_show error.step)"
 say fail_complete_reserved "$(sctl_on B --json assignments --vm vm1 | py -c 'import json,sys; print(len(json.load(sys.stdin)["assignments"]))')"
 # The guest's bond is back; B's reservation is released, A takes the guest back.
-guest_bond
+guest_bond asa
 on B fail_abort_destination POST /v1/vms/vm1/migration/abort
 on A fail_abort_source POST /v1/vms/vm1/migration/abort
 say fail_abort_source_state "$(field fail_abort_source state)"
 say fail_abort_active "$(active_slave | grep -q '^0000:' && echo vf || active_slave)"
-probe_start after_failures_10ms 0.01; sleep 2; probe_stop after_failures_10ms
+probe_start after_failures_10ms 0.01; pause 1; probe_stop after_failures_10ms
 
 # --- 8. SIGKILL during prepare (source) and during complete (destination) ---
 on B crash_incoming POST /v1/vms/vm1/migration/incoming "$(incoming "$pfB")"
@@ -166,11 +206,46 @@ say crash_complete_state "$(field crash_complete_show state)"
 vf=$(assigned_vf B)
 say crash_complete_guest_on "$( [ "$(active_slave)" = "$vf" ] && echo assigned-vf || echo "$(active_slave)")"
 say crash_complete_vf_on_pf "$(vf_on "$pfB" "$vf")"
-probe_start after_crash_10ms 0.01; sleep 2; probe_stop after_crash_10ms
+probe_start after_crash_10ms 0.01; pause 1; probe_stop after_crash_10ms
 if [ "$(grep '^after_crash_10ms_lost=' "$results" | cut -d= -f2)" != 0 ]; then
   { ip netns exec guest cat /proc/net/bonding/bond0; ip netns exec guest ip -s link; bridge fdb show br br0 | grep -i 77:00:01
     ip -s link show dev "$netC"; } >"$RIG_OUT/after-crash-diagnostics.txt" 2>&1 || true
 fi
+
+# --- 8b. SIGKILL at each step of incoming and of abort (both sides) --------
+# crash_at SIDE TAG POINT METHOD PATH [BODY]: the daemon on SIDE restarted
+# with the crash point armed and the call made; TAG_exit is its exit (137:
+# killed at the point; "alive": the point was never reached) and, after a
+# plain restart, TAG_state the migration's state and TAG_held the VFs it
+# holds for vm1.
+crash_at() {
+  local side="$1" tag="$2" point="$3" i rc=alive; shift 3
+  stop_daemon "$side"
+  start_daemon "$side" SRIOVD_TEST_CRASH_POINT="$point"
+  on "$side" "$tag" "$@"
+  for i in $(seq 1 50); do kill -0 "${DAEMON_PID[$side]}" 2>/dev/null || break; pause 0.1; done
+  if kill -0 "${DAEMON_PID[$side]}" 2>/dev/null; then stop_daemon "$side"; else rc=0; wait "${DAEMON_PID[$side]}" || rc=$?; fi
+  say "${tag}_exit" "$rc"
+  start_daemon "$side"
+  on "$side" "${tag}_show" GET /v1/vms/vm1/migration
+  say "${tag}_state" "$(field "${tag}_show" state)"
+  on "$side" "${tag}_held" GET "/v1/assignments?vm=vm1"
+}
+# The guest is on B's VF (step 8). incoming on A, killed after its reserve.
+crash_at A crash_incoming_reserve migration.incoming.reserve POST /v1/vms/vm1/migration/incoming "$(incoming "$pfA")"
+# Abort on the source (B) after a prepare, killed after each of its steps:
+# the restart finishes the abort and the guest is on B's VF again.
+# (standby-restore is a step only for a standby that was down before
+# prepare; the guest's veth here is up, so no abort reaches that point.)
+for step in reassign attach wait steer; do
+  on B "crash_abort_${step}_prepare" POST /v1/vms/vm1/migration/prepare
+  crash_at B "crash_abort_$step" "migration.abort.$step" POST /v1/vms/vm1/migration/abort
+  say "crash_abort_${step}_guest" "$( [ "$(active_slave)" = "$(assigned_vf B)" ] && echo on-vf || echo "$(active_slave)")"
+done
+ipvf crash_abort_pf "$pfB"
+# Abort on the destination (A) after an incoming, killed after its release.
+on A crash_abort_release_incoming POST /v1/vms/vm1/migration/incoming "$(incoming "$pfA")"
+crash_at A crash_abort_release migration.abort.release POST /v1/vms/vm1/migration/abort
 
 # --- 9. SIGKILL from outside, at moments chosen by the clock -----------------
 # No crash point: the daemon is killed some fraction of an uninterrupted
@@ -184,9 +259,9 @@ print(int(max(s["offsetMs"]+(s.get("durationMs") or 0) for s in t)))' "$RIG_OUT/
 }
 # B's own prepare (B -> A) times the kills of B's prepare; complete runs on
 # both, so the shorter of the two.
-prepare_ms=$(took_ms prepare_ba prepare)
-complete_ms=$(( $(took_ms complete_ab complete) < $(took_ms complete_ba complete) \
-  ? $(took_ms complete_ab complete) : $(took_ms complete_ba complete) ))
+prepare_ms=$(took_ms prepare_i_asa_ba prepare)
+complete_ms=$(( $(took_ms complete_i_asa_ab complete) < $(took_ms complete_i_asa_ba complete) \
+  ? $(took_ms complete_i_asa_ab complete) : $(took_ms complete_i_asa_ba complete) ))
 say kill_prepare_ms "$prepare_ms"
 say kill_complete_ms "$complete_ms"
 # marks NAME: the latest migration record's id and how many steps a restart's
@@ -198,13 +273,12 @@ print(d.get("id", 0), sum(1 for s in d.get("timeline", []) if s["operation"] in 
 # restart it. Timed from the daemon's own log, not from the call: starting
 # curl alone takes hundreds of milliseconds in TCG. Not traced, and no fork
 # until the kill: the log is read and the waits are made with bash builtins
-# (read -t on a FIFO nobody writes).
+# (read -t on the FIFO nobody writes).
 kill_at() {
   { set +x; } 2>/dev/null
   local side="$1" name="$2" path="$3" state="$4" delay_ms="$5" sock_var="SOCK_$1" caller secs line polls=0
   printf -v secs '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000))
-  [ -p "$RIG_OUT/tick" ] || mkfifo "$RIG_OUT/tick"
-  exec 7<"$RIG_OUT/sriovd-$side.log" 8<>"$RIG_OUT/tick"
+  exec 7<"$RIG_OUT/sriovd-$side.log"  # fd 8: the FIFO nobody writes (migration-lib.sh)
   while read -r -u 7 line; do :; done
   curl -sS --unix-socket "${!sock_var}" -X POST -o "$RIG_OUT/$name.json" -w '%{http_code}' \
     "http://localhost$path" >"$RIG_OUT/$name.status" 2>/dev/null &
@@ -219,7 +293,7 @@ kill_at() {
   done
   read -r -t "$secs" -u 8 line || true
   kill -KILL "${DAEMON_PID[$side]}" 2>/dev/null || true
-  exec 7<&- 8<&-
+  exec 7<&-
   set -x
   rig_log "killed sriovd $side ${delay_ms} ms after it logged 'migration $state' (after $polls polls of 10 ms)"
   wait "${DAEMON_PID[$side]}" 2>/dev/null || true
@@ -285,9 +359,11 @@ for pct in 25 50 75; do
   fi
   tmp=$from from=$to to=$tmp
 done
-probe_start after_kills_10ms 0.01; sleep 2; probe_stop after_kills_10ms
+probe_start after_kills_10ms 0.01; pause 1; probe_stop after_kills_10ms
 
 stop_daemon A
 stop_daemon B
+prober_down
 kill "$ECHO_PID" 2>/dev/null || true
+say suite_seconds "$SECONDS"
 say done yes
