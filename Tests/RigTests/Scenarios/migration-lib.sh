@@ -50,7 +50,10 @@ pci = "${!pf_var}"
 num_vfs = 2
 drivers_autoprobe = false
 TOML
-  env "$@" "$BIN/sriovd" --socket "${!sock_var}" --state-dir "${!state_var}" --log-target stderr \
+  # A crash point needs sriovd's test flag (it refuses the variable alone).
+  local test_flag=() a
+  for a in "$@"; do case "$a" in SRIOVD_TEST_CRASH_POINT=?*) test_flag=(--test-crash-points) ;; esac; done
+  env "$@" "$BIN/sriovd" --socket "${!sock_var}" --state-dir "${!state_var}" --log-target stderr "${test_flag[@]}" \
     --config "/etc/sriovd-test/migration-$side.toml" >>"$RIG_OUT/sriovd-$side.log" 2>&1 &
   DAEMON_PID[$side]=$!
   rig_wait_for "'$BIN/sriovctl' --socket '${!sock_var}' health >/dev/null 2>&1" 60 \
