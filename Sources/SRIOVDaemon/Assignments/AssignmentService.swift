@@ -472,6 +472,11 @@ public final class AssignmentService: Sendable {
         activeVMs.withLock { $0[vm] != nil }
     }
 
+    /// The allocation lock and the VMs marked busy now, named (empty when no work runs).
+    func heldLocks() async -> [String] {
+        (await allocation.busyKeys).sorted() + activeVMs.withLock { $0.keys.sorted().map { "busy \($0)" } }
+    }
+
     /// Every assignment on `pf`.
     func assignments(on pf: PCIAddress) throws(ControllerError) -> [Assignment] {
         do { return try store.assignments().filter { $0.pf == pf } } catch {

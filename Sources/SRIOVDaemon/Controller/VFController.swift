@@ -418,6 +418,11 @@ public final class VFController: Sendable {
         await host.numVFs(pf: pf)
     }
 
+    /// The VFs and PFs locked now, named (empty when no work runs).
+    func heldLocks() async -> [String] {
+        (await vfLocks.busyKeys).map { "vf \($0)" }.sorted() + (await pfLocks.busyKeys).map { "pf \($0)" }.sorted()
+    }
+
     /// Forgets the original settings of a VF that no longer exists.
     public func forgetGone(vf: PCIAddress) {
         try? store.forgetOriginal(of: vf)

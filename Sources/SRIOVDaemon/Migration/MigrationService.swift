@@ -465,6 +465,11 @@ public final class MigrationService: Sendable {
         return try await assignments.busy(vm: vm) { () throws(ControllerError) in try await body() }
     }
 
+    /// The VMs with a migration operation running now (empty when none runs).
+    func runningVMs() -> [String] {
+        running.withLock { $0.sorted() }
+    }
+
     private func settle(
         _ record: StateStore.MigrationRecord, _ state: MigrationState, pending: String??, error: MigrationFailure?? = nil
     ) throws(ControllerError) -> Migration {
