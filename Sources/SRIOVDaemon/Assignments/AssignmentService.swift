@@ -121,6 +121,10 @@ public final class AssignmentService: Sendable {
             if report.failed {
                 throw ControllerError.hostFailure("programming \(reserved.vf) for \(key) failed: \(report.failures)")
             }
+            // The VF is the assignment's from here: what it has now is what a
+            // release puts back, also where nothing had to be written (else a
+            // drift corrected later would be taken for the original).
+            try controller.keepOriginal(report)
             try journal(key, "programmed")
             // Trust and spoof check as the VF has them now, when not asked
             // for: turning them on later is drift too.
