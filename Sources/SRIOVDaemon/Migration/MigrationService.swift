@@ -444,6 +444,8 @@ public final class MigrationService: Sendable {
             if report.failed { throw .hostFailure("setting the MAC of \(a.vf): \(report.failures)") }
             var detail = "PF \(a.pf) vf \(a.vfIndex) mac \(mac)"
             guard a.driver == .host else { return (nil, detail) }
+            // Inside the step: the MAC is set, the driver not re-probed yet.
+            await self.crashPoints.hit("migration.\(operation).mac.set")
             let vf = await self.assignments.failoverVF(a)
             let held = try await Self.adapting { () throws(FailoverError) in try await adapter.isAttached(vf) }
             if held == true {
