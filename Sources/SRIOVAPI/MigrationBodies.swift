@@ -198,6 +198,36 @@ public struct MigrationFailure: Sendable, Hashable, Codable {
     }
 }
 
+/// One step of a rollback (or of an abort): the NIC, the step as the
+/// timeline names it, and for a step not undone, why.
+public struct MigrationRollbackStep: Sendable, Hashable, Codable {
+    public var nic: String
+    public var step: String
+    /// Why it was not undone: the step's error, or which failure kept it
+    /// from being tried. nil for a step undone.
+    public var reason: String?
+
+    public init(nic: String, step: String, reason: String? = nil) {
+        self.nic = nic
+        self.step = step
+        self.reason = reason
+    }
+}
+
+/// What a failed operation's rollback (or a failed abort) put back and what
+/// it did not. `notUndone` empty: everything the operation had done is undone.
+public struct MigrationRollback: Sendable, Hashable, Codable {
+    public var undone: [MigrationRollbackStep]
+    public var notUndone: [MigrationRollbackStep]
+
+    public init(undone: [MigrationRollbackStep] = [], notUndone: [MigrationRollbackStep] = []) {
+        self.undone = undone
+        self.notUndone = notUndone
+    }
+
+    public var isComplete: Bool { notUndone.isEmpty }
+}
+
 /// `GET /v1/vms/{vm}/migration`, and the answer to each migration call.
 public struct Migration: Sendable, Hashable, Codable {
     public var id: Int
@@ -208,12 +238,16 @@ public struct Migration: Sendable, Hashable, Codable {
     public var nics: [MigrationNIC]
     public var timeline: [MigrationStep]
     public var error: MigrationFailure?
+    /// With a `failed` state: what the rollback of the failed operation (or
+    /// the failed abort) undid and what it did not.
+    public var rollback: MigrationRollback?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(
         id: Int, vm: String, role: MigrationRole, state: MigrationState, nics: [MigrationNIC],
-        timeline: [MigrationStep] = [], error: MigrationFailure? = nil, createdAt: Date, updatedAt: Date
+        timeline: [MigrationStep] = [], error: MigrationFailure? = nil, rollback: MigrationRollback? = nil,
+        createdAt: Date, updatedAt: Date
     ) {
         self.id = id
         self.vm = vm
@@ -222,6 +256,7 @@ public struct Migration: Sendable, Hashable, Codable {
         self.nics = nics
         self.timeline = timeline
         self.error = error
+        self.rollback = rollback
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }

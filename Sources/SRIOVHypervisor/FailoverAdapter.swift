@@ -54,14 +54,28 @@ public struct FailoverError: Error, Sendable, CustomStringConvertible {
     public var adapter: String
     public var action: String
     public var reason: String
+    /// Set when the guest contradicts the request (a refusal, not a
+    /// failure): the request's field to fix, relative to the NIC:
+    /// `failover.bond`, `failover.standby` or `mac`. The reason says what
+    /// was found.
+    public var field: String?
 
-    public init(adapter: String, action: String, reason: String) {
+    public init(adapter: String, action: String, reason: String, field: String? = nil) {
         self.adapter = adapter
         self.action = action
         self.reason = reason
+        self.field = field
     }
 
-    public var description: String { "\(adapter) adapter, \(action): \(reason)" }
+    /// The guest does not match the request's `field`; `found` says what it has.
+    public static func refusal(adapter: String, field: String, found: String) -> FailoverError {
+        FailoverError(adapter: adapter, action: "preflight", reason: found, field: field)
+    }
+
+    public var description: String {
+        if let field { return "\(field): \(reason)" }
+        return "\(adapter) adapter, \(action): \(reason)"
+    }
 }
 
 /// One hypervisor's way to move a guest between its VF and its standby.
@@ -84,6 +98,19 @@ public protocol FailoverAdapter: Sendable {
     /// Waits (up to `deadline`) until the attached VF can carry traffic as
     /// far as the adapter can see; says what it saw.
     func waitUntilReady(_ vf: FailoverVF, deadline: Duration) async throws(FailoverError) -> String
+    /// Checks, before anything is reserved or programmed, what the adapter
+    /// will rely on in the guest: for a bond, that it exists and is
+    /// active-backup, that the standby is its slave, and that its MAC is
+    /// `mac` (the MAC the PF will pin on the VF; nil: not asked). A
+    /// mismatch throws `FailoverError.refusal` naming the field
+    /// (`failover.bond`, `failover.standby` or `mac`) and what was found;
+    /// an adapter that cannot look (a hook, QMP without a guest agent)
+    /// returns without a word (the default).
+    func preflight(mac: MACAddress?) async throws(FailoverError)
+}
+
+extension FailoverAdapter {
+    public func preflight(mac: MACAddress?) async throws(FailoverError) {}
 }
 
 /// Makes the adapter a spec names.

@@ -36,7 +36,9 @@ public struct NetnsGuest: FailoverAdapter {
             throw error
         } catch let error as NetlinkError {
             if case .system(let call, let errno) = error, call.hasPrefix("open "), errno == ENOENT {
-                throw fail(action, "there is no network namespace \"\(namespace)\" (ip netns list)")
+                var missing = fail(action, "there is no network namespace \"\(namespace)\" (ip netns list)")
+                missing.field = "failover.namespace"
+                throw missing
             }
             throw fail(action, error.description)
         } catch {
@@ -78,9 +80,74 @@ public struct NetnsGuest: FailoverAdapter {
             if link.master != nil { try guest.setMaster(ifindex: link.ifindex, master: 0) }
             // A bond enslaves a link that is down and brings it up itself.
             if link.isAdminUp { try guest.setUp(ifindex: link.ifindex, false) }
-            try guest.setMaster(ifindex: link.ifindex, master: bondLink.ifindex)
+            do {
+                try guest.setMaster(ifindex: link.ifindex, master: bondLink.ifindex)
+            } catch let error as NetlinkError {
+                // The bond gives its slaves its own MAC; a VF whose MAC the PF
+                // pins refuses another one (igbvf, iavf: EADDRNOTAVAIL).
+                if case .request(_, _, let errno, _) = error, errno == EADDRNOTAVAIL {
+                    throw Self.pinnedMAC(
+                        bond: bond, bondMAC: bondLink.mac, vfMAC: vf.mac ?? link.mac, vf: vf.pci, kernel: error.description)
+                }
+                throw error
+            }
             return true
         }
+    }
+
+    /// Before anything is reserved: the bond exists in the namespace and is
+    /// active-backup, the standby is its slave, and the bond's MAC is `mac`
+    /// (the bond gives its MAC to the VF it enslaves, and the PF pins `mac`
+    /// on the VF: another MAC is refused at enslave).
+    public func preflight(mac: MACAddress?) async throws(FailoverError) {
+        let (namespace, bond, standby) = (namespace, self.bond, self.standby)
+        try await inGuest("preflight") { guest in
+            func refuse(_ field: String, _ found: String) -> FailoverError {
+                .refusal(adapter: "netns", field: field, found: found)
+            }
+            guard let bondLink = try guest.link(named: bond) else {
+                throw refuse("failover.bond", "namespace \(namespace) has no link \"\(bond)\"")
+            }
+            guard bondLink.kind == "bond" else {
+                throw refuse("failover.bond", "\"\(bond)\" in \(namespace) is \(bondLink.kind.map { "a \($0)" } ?? "a device"), not a bond")
+            }
+            if let mode = bondLink.bondMode, mode != Self.activeBackup {
+                throw refuse("failover.bond", "bond \(bond) in \(namespace) is in mode \(Self.bondModeName(mode)), not active-backup")
+            }
+            guard let standbyLink = try guest.link(named: standby) else {
+                throw refuse("failover.standby", "namespace \(namespace) has no link \"\(standby)\"")
+            }
+            guard standbyLink.master == bondLink.ifindex else {
+                let master = try standbyLink.master.flatMap { index in try guest.links().first { $0.ifindex == index }?.name }
+                throw refuse(
+                    "failover.standby",
+                    "\(standby) in \(namespace) is not a slave of \(bond) (\(master.map { "its master is \($0)" } ?? "it has no master"))")
+            }
+            if let mac, bondLink.mac != mac {
+                throw refuse(
+                    "mac",
+                    "the bond \(bond)'s MAC \(bondLink.mac?.description ?? "(none)") differs from \(mac), the MAC the PF will pin on the VF; the bond could not enslave it (ip -n \(namespace) link set \(bond) address \(mac))")
+            }
+        }
+    }
+
+    /// EADDRNOTAVAIL when a bond enslaves a VF, said as what to fix: the
+    /// bond gives its slaves its own MAC, and a VF whose MAC the PF pins
+    /// refuses any other (igbvf, iavf).
+    static func pinnedMAC(bond: String, bondMAC: MACAddress?, vfMAC: MACAddress?, vf: PCIAddress, kernel: String) -> FailoverError {
+        FailoverError(
+            adapter: "netns", action: "attach",
+            reason: "the bond \(bond)'s MAC \(bondMAC?.description ?? "?") differs from the MAC \(vfMAC?.description ?? "?") "
+                + "the PF pins on the VF \(vf), which refuses any other (\(kernel)); give the bond the NIC's MAC",
+            field: "mac")
+    }
+
+    /// IFLA_BOND_MODE of active-backup (BOND_MODE_ACTIVEBACKUP).
+    static let activeBackup: UInt8 = 1
+
+    static func bondModeName(_ mode: UInt8) -> String {
+        let names = ["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"]
+        return Int(mode) < names.count ? names[Int(mode)] : "\(mode)"
     }
 
     public func detach(_ vf: FailoverVF) async throws(FailoverError) -> Bool {

@@ -11,9 +11,16 @@ import Testing
 
 /// A guest shared by both "hosts" (like the test VM's namespace): which VFs
 /// it holds, which path its bond uses, its standby's link; calls can be made
-/// to fail.
+/// to fail. `leverless`: it answers as the QMP adapter without a guest agent
+/// does (no steering lever, the standby's link unknown); its bond still
+/// prefers a VF that is present.
 final class FakeGuest: FailoverAdapter, @unchecked Sendable {
+    let leverless: Bool
+    init(leverless: Bool = false) { self.leverless = leverless }
+
     struct State {
+        /// What `preflight` refuses, if anything.
+        var refusal: FailoverError?
         var attached: Set<PCIAddress> = []
         /// nil: the standby.
         var active: PCIAddress?
@@ -24,7 +31,12 @@ final class FakeGuest: FailoverAdapter, @unchecked Sendable {
         var calls: [String] = []
     }
     let state = Mutex(State())
-    var name: String { "fake" }
+    var name: String { leverless ? "fake-qmp" : "fake" }
+
+    func preflight(mac: MACAddress?) async throws(FailoverError) {
+        try await call("preflight")
+        if let refusal = state.withLock({ $0.refusal }) { throw refusal }
+    }
 
     private func call(_ what: String) async throws(FailoverError) {
         let (fails, slow) = state.withLock { s in
@@ -52,7 +64,7 @@ final class FakeGuest: FailoverAdapter, @unchecked Sendable {
         state.withLock { $0.attached.contains(vf.pci) }
     }
 
-    func standbyIsUp() async throws(FailoverError) -> Bool? { state.withLock { $0.standbyUp } }
+    func standbyIsUp() async throws(FailoverError) -> Bool? { leverless ? nil : state.withLock { $0.standbyUp } }
 
     func setStandby(up: Bool, vf: FailoverVF) async throws(FailoverError) -> LeverOutcome {
         try await call("standby")
@@ -72,7 +84,7 @@ final class FakeGuest: FailoverAdapter, @unchecked Sendable {
                 s.active = nil
             }
         }
-        return LeverOutcome(lever: "fake active \(target.rawValue)")
+        return leverless ? .none("no lever (as QMP without an agent)") : LeverOutcome(lever: "fake active \(target.rawValue)")
     }
 
     func waitUntilReady(_ vf: FailoverVF, deadline: Duration) async throws(FailoverError) -> String {
@@ -113,7 +125,8 @@ struct MigrationServiceTests {
 
     /// One daemon's migration engine, with its own state folder.
     static func service(
-        host: FakeHost, dir: String, adapters: @escaping @Sendable (FailoverSpec) -> any FailoverAdapter
+        host: FakeHost, dir: String, adapters: @escaping @Sendable (FailoverSpec) -> any FailoverAdapter,
+        crashPoints: CrashPoints = .none
     ) throws -> MigrationService {
         let store = try StateStore(directory: dir)
         let logger = Logger(label: "t")
@@ -121,7 +134,7 @@ struct MigrationServiceTests {
             host: host, store: store, logger: logger, verifyAttempts: 3, verifyInterval: .milliseconds(1))
         let assignments = AssignmentService(
             controller: controller, store: store, inventory: host, configuration: { SRIOVConfiguration() },
-            logger: logger, adapters: adapters)
+            logger: logger, adapters: adapters, crashPoints: crashPoints)
         return MigrationService(assignments: assignments, settle: .milliseconds(1))
     }
 
@@ -139,6 +152,13 @@ struct MigrationServiceTests {
     struct Failure: Error, CustomStringConvertible {
         var description: String
         init(_ d: String) { description = d }
+    }
+
+    func vlanOn(_ vf: PCIAddress) -> Int? {
+        host.state.withLock { s in
+            for (pf, p) in s.pfs { for (i, v) in p.vfs where FakeHost.vfAddress(i, of: pf) == vf { return v.settings.vlan.map { Int($0.value) } } }
+            return nil
+        }
     }
 
     func macOn(_ vf: PCIAddress) -> MACAddress? {
@@ -163,8 +183,15 @@ struct MigrationServiceTests {
         let incoming = try await destination.incoming(vm: "vm1", body)
         #expect(incoming.state == .incoming && incoming.role == .destination)
         let reserved = try #require(try destination.store.assignment(NICKey(vm: "vm1", nic: "net0")))
-        #expect(reserved.pf == Self.pfB && macOn(reserved.vf) == mac)
+        #expect(reserved.pf == Self.pfB && reserved.config.mac == mac, "the assignment records the guest's MAC")
+        #expect(macOn(reserved.vf) == .zero, "but the reserved VF does not carry it while the source VF does")
+        #expect(vlanOn(reserved.vf) == 100, "the rest is programmed")
+        #expect(host.state.withLock { $0.drivers[reserved.vf] } == "igbvf")
         #expect(!guest.state.withLock { $0.attached.contains(reserved.vf) }, "reserved, not attached")
+        #expect(incoming.timeline.first { $0.step == "reserve" }?.detail?.contains("without its MAC") == true)
+        #expect(guest.state.withLock { $0.calls.contains("preflight") }, "the guest was checked first")
+        // A drift check or a restart does not put the MAC on the reservation.
+        #expect(destination.assignments.expectedSettings(reserved).mac == nil)
 
         let prepared = try await source.prepare(vm: "vm1")
         #expect(prepared.state == .prepared && prepared.role == .source)
@@ -179,10 +206,21 @@ struct MigrationServiceTests {
         let calls = guest.state.withLock { $0.calls }
         #expect(Array(calls.drop(while: { $0 != "standby" }).prefix(3)) == ["standby", "steer-standby", "detach"])
 
+        let before = host.state.withLock { $0.operations.count }
         let completed = try await destination.complete(vm: "vm1")
         #expect(completed.state == .completed)
         #expect(guest.state.withLock { $0.active } == reserved.vf)
-        #expect(completed.timeline.filter { $0.operation == "complete" }.map(\.step) == ["attach", "wait", "steer", "standby-restore"])
+        #expect(macOn(reserved.vf) == mac, "complete set the MAC")
+        #expect(completed.timeline.filter { $0.operation == "complete" }.map(\.step) == ["mac", "attach", "wait", "steer", "standby-restore"])
+        let macStep = try #require(completed.timeline.first { $0.step == "mac" })
+        #expect(macStep.result == "ok" && macStep.detail?.contains("mac \(mac)") == true && macStep.detail?.contains("bound again") == true)
+        // The MAC written, then igbvf re-probed to take it, before the attach.
+        let operations = host.state.withLock { Array($0.operations.dropFirst(before)) }
+        #expect(
+            operations.filter { $0.contains(reserved.vf.description) } == [
+                "write \(reserved.vf) mac", "bind \(reserved.vf) none", "bind \(reserved.vf) host",
+            ], "\(operations)")
+        #expect(destination.assignments.expectedSettings(reserved).mac == mac, "once completed, drift checks expect the MAC")
         #expect(completed.timeline.allSatisfy { $0.durationMs != nil })
         #expect(try destination.show(vm: "vm1").state == .completed)
         #expect(try source.show(vm: "vm1").state == .prepared)
@@ -323,5 +361,7 @@ struct MigrationServiceTests {
         #expect(try restartedB.show(vm: "vm1").state == .completed)
         let reserved = try #require(try restartedB.store.assignment(a.key))
         #expect(guest.state.withLock { $0.active } == reserved.vf)
+        #expect(macOn(reserved.vf) == mac, "the interrupted complete's mac step was done at start")
+        #expect(try restartedB.show(vm: "vm1").timeline.contains { $0.operation == "recover" && $0.step == "mac" && $0.result == "ok" })
     }
 }

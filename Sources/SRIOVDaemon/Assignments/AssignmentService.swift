@@ -26,6 +26,8 @@ public final class AssignmentService: Sendable {
     let timers: OperationTimers
     /// The adapter that reaches a failover NIC's guest (replaced by fakes in tests).
     let adapters: @Sendable (FailoverSpec) -> any FailoverAdapter
+    /// Where tests stop an operation (see `CrashPoints`).
+    let crashPoints: CrashPoints
     private let allocation = KeyedLock<String>()
     /// VMs with an operation in flight (assign, change, release, migration,
     /// heal), with how many: their VFs' settings are in motion, so drift
@@ -35,9 +37,11 @@ public final class AssignmentService: Sendable {
     public init(
         controller: VFController, store: StateStore, inventory: any InventorySource,
         configuration: @escaping @Sendable () -> SRIOVConfiguration, logger: Logger,
-        adapters: @escaping @Sendable (FailoverSpec) -> any FailoverAdapter = { FailoverAdapters.make($0) }
+        adapters: @escaping @Sendable (FailoverSpec) -> any FailoverAdapter = { FailoverAdapters.make($0) },
+        crashPoints: CrashPoints = .environment
     ) {
         self.adapters = adapters
+        self.crashPoints = crashPoints
         self.controller = controller
         self.store = store
         self.inventory = inventory
@@ -60,20 +64,24 @@ public final class AssignmentService: Sendable {
     /// `complete`).
     /// `preferring` a VF puts it first among the candidates when it is free
     /// (a migration's abort gives the NIC back the VF it had).
+    /// `withholdingMAC`: the VF is programmed without the requested MAC (its
+    /// MAC cleared), which the assignment still records: a migration's
+    /// reservation, whose MAC `complete` sets once the source cleared its own.
     public func assign(
-        _ request: AssignmentRequest, attach: Bool = true, preferring preferred: PCIAddress? = nil
+        _ request: AssignmentRequest, attach: Bool = true, preferring preferred: PCIAddress? = nil,
+        withholdingMAC: Bool = false
     ) async throws(ControllerError) -> Outcome {
         try await busy(vm: request.vm) { () throws(ControllerError) in
             try await timers.measure("assignment.create") { () throws(ControllerError) in
                 try await OperationContext.attributing(vm: request.vm, nic: request.nic) { () throws(ControllerError) in
-                    try await assignAttributed(request, attach: attach, preferred: preferred)
+                    try await assignAttributed(request, attach: attach, preferred: preferred, withholdingMAC: withholdingMAC)
                 }
             }.value
         }
     }
 
     private func assignAttributed(
-        _ request: AssignmentRequest, attach: Bool, preferred: PCIAddress?
+        _ request: AssignmentRequest, attach: Bool, preferred: PCIAddress?, withholdingMAC: Bool
     ) async throws(ControllerError) -> Outcome {
         let key: NICKey
         do { key = try request.validated() } catch { throw .invalid(error) }
@@ -81,6 +89,8 @@ public final class AssignmentService: Sendable {
             do { try HookCommand.validate(path: command, field: "failover.command") } catch { throw .invalid(error) }
         }
         if let outcome = try existing(key, request) { return await enriched(outcome) }
+        // The guest is checked before anything is reserved or programmed.
+        if attach, request.failover != nil { try await preflight(request, field: "") }
 
         // Choosing a VF and claiming it are serialized (fast, no hardware);
         // programming happens after, under the controller's per-VF lock.
@@ -113,11 +123,13 @@ public final class AssignmentService: Sendable {
         case .found(let outcome): return await enriched(outcome)
         case .reserved(let a): reserved = a
         }
-        CrashPoint.hit("assign.reserved")
+        await crashPoints.hit("assign.reserved")
 
         do {
             let boundBefore = await controller.driver(of: reserved.vf)
-            let report = try await controller.configure(vf: reserved.vf, request.config)
+            var programmed = request.config
+            if withholdingMAC { programmed.mac = nil }
+            let report = try await controller.configure(vf: reserved.vf, programmed)
             if report.failed {
                 throw ControllerError.hostFailure("programming \(reserved.vf) for \(key) failed: \(report.failures)")
             }
@@ -125,6 +137,12 @@ public final class AssignmentService: Sendable {
             // release puts back, also where nothing had to be written (else a
             // drift corrected later would be taken for the original).
             try controller.keepOriginal(report)
+            if withholdingMAC, report.settings.mac != nil, report.settings.mac != .zero {
+                let cleared = try await controller.clearMAC(vf: reserved.vf)
+                if cleared.failed {
+                    throw ControllerError.hostFailure("clearing the MAC of \(reserved.vf) for \(key) failed: \(cleared.failures)")
+                }
+            }
             try journal(key, "programmed")
             // Trust and spoof check as the VF has them now, when not asked
             // for: turning them on later is drift too.
@@ -133,15 +151,15 @@ public final class AssignmentService: Sendable {
             do { try store.setBaseline(key, baseline) } catch {
                 throw ControllerError.hostFailure("recording \(key): \(error)")
             }
-            CrashPoint.hit("assign.programmed")
+            await crashPoints.hit("assign.programmed")
             try await rebindIfProbedBefore(reserved.vf, request.driver, boundBefore: boundBefore, report)
             _ = try await controller.bind(vf: reserved.vf, to: request.driver.choice)
             try journal(key, "bound")
-            CrashPoint.hit("assign.bound")
+            await crashPoints.hit("assign.bound")
             if attach, let failover = request.failover {
                 try await attachToGuest(reserved, failover)
                 try journal(key, "attached")
-                CrashPoint.hit("assign.attached")
+                await crashPoints.hit("assign.attached")
             }
             do { try store.commit(key) } catch { throw ControllerError.hostFailure("recording \(key): \(error)") }
         } catch {
@@ -343,7 +361,7 @@ public final class AssignmentService: Sendable {
         } catch {
             throw .hostFailure("recording the release of \(key): \(error)")
         }
-        CrashPoint.hit("release.begun")
+        await crashPoints.hit("release.begun")
         try await finishRelease(assignment, detached: detached)
         var released = assignment
         released.state = .released
@@ -375,7 +393,7 @@ public final class AssignmentService: Sendable {
             _ = try await controller.bind(vf: a.vf, to: .none)
         }
         try journal(a.key, "unbound")
-        CrashPoint.hit("release.unbound")
+        await crashPoints.hit("release.unbound")
         // Restore (or scrub) is idempotent: after a crash it is simply done again.
         let scrub = configuration().daemon.releaseAction == .scrub
         let report = scrub ? try await controller.scrub(vf: a.vf, releasing: true) : try await controller.restore(vf: a.vf)
@@ -383,10 +401,15 @@ public final class AssignmentService: Sendable {
             throw .hostFailure("\(scrub ? "scrubbing" : "restoring") \(a.vf) after \(a.key): " + report.failures)
         }
         try journal(a.key, "restored")
-        CrashPoint.hit("release.restored")
+        await crashPoints.hit("release.restored")
         if let previous = a.previousDriver {
             let choice: VFDriverChoice = previous == "vfio-pci" ? .vfio : .host
-            _ = try? await controller.bind(vf: a.vf, to: choice)
+            do { _ = try await controller.bind(vf: a.vf, to: choice) } catch {
+                // The VF is restored and free; only its driver is not the one it had.
+                logger.warning(
+                    "released VF could not be given its previous driver back",
+                    metadata: meta(a, op: "assignment.release", ["previousDriver": "\(previous)", "error": "\(error)"]))
+            }
         }
         do { try store.remove(a.key) } catch { throw .hostFailure("recording the release of \(a.key): \(error)") }
     }
@@ -429,7 +452,7 @@ public final class AssignmentService: Sendable {
                     // Under `drift = "report"` what changed while sriovd was
                     // down is reported by the watcher's first look, not put back.
                     if configuration().daemon.drift == .correct {
-                        let report = try await controller.configure(vf: a.vf, a.config)
+                        let report = try await controller.configure(vf: a.vf, programmable(a, a.config))
                         if report.results.contains(where: { $0.outcome == .applied }) {
                             logger.notice("re-applied drifted settings", metadata: meta(a, op: "recover.verify", [:]))
                         }
@@ -468,7 +491,39 @@ public final class AssignmentService: Sendable {
 
     /// What a drift check expects of the assignment's VF (asked settings and baseline).
     func expectedSettings(_ a: Assignment) -> VFConfig {
-        (try? store.expectedSettings(a.key)).flatMap { $0 } ?? a.config
+        programmable(a, (try? store.expectedSettings(a.key)).flatMap { $0 } ?? a.config)
+    }
+
+    /// `config` without the MAC while the assignment is a migration's
+    /// reservation on the destination (incoming, completing before its
+    /// `mac` step, or failed): the source's VF may still carry that MAC, and
+    /// one MAC on two VFs of one wire cuts the guest off. `complete` sets it.
+    func programmable(_ a: Assignment, _ config: VFConfig) -> VFConfig {
+        guard config.mac != nil, isIncomingReservation(a) else { return config }
+        var c = config
+        c.mac = nil
+        return c
+    }
+
+    /// Whether the assignment is a destination's reservation that
+    /// `complete` has not finished: its guest does not hold it, and its VF
+    /// has no MAC (see `programmable`).
+    func isIncomingReservation(_ a: Assignment) -> Bool {
+        guard let record = try? store.latestMigration(vm: a.vm), record.migration.role == .destination else { return false }
+        return ([.incoming, .completing, .failed] as [MigrationState]).contains(record.migration.state)
+    }
+
+    /// Asks the request's failover adapter whether the guest matches it
+    /// (bond, standby, MAC); a mismatch is refused as bad input naming
+    /// `field` + the adapter's field (`failover.bond`, `mac`, ...).
+    func preflight(_ request: AssignmentRequest, field prefix: String) async throws(ControllerError) {
+        guard let failover = request.failover else { return }
+        do { try await adapters(failover).preflight(mac: request.config.mac) } catch {
+            if let field = error.field {
+                throw .invalid(ValidationError.message(field: prefix + field, error.reason))
+            }
+            throw .hostFailure("checking \(request.vm)/\(request.nic)'s guest before anything is done: \(error)")
+        }
     }
 
     /// Whether an operation on the VM's NICs is in flight.
@@ -515,7 +570,7 @@ public final class AssignmentService: Sendable {
                 let boundBefore = await controller.driver(of: a.vf)
                 var programmed: VFController.VFReport?
                 try await timed("program") { () throws(ControllerError) in
-                    let expected = (try? store.expectedSettings(a.key)).flatMap { $0 } ?? a.config
+                    let expected = expectedSettings(a)
                     let report = try await controller.configure(vf: a.vf, expected)
                     if report.failed {
                         throw .hostFailure("programming \(a.vf): " + report.failures)
@@ -571,8 +626,7 @@ public final class AssignmentService: Sendable {
     /// Whether the guest had the VF attached: every failover NIC's is,
     /// but a migration's reservation, attached only on `complete`.
     private func guestHolds(_ a: Assignment) -> Bool {
-        guard let record = try? store.latestMigration(vm: a.vm) else { return true }
-        return !(record.migration.role == .destination && record.migration.state == .incoming)
+        !isIncomingReservation(a)
     }
 
     /// `failed` assignments get new attempts (their PF came back, or sriovd restarted).
@@ -646,18 +700,5 @@ public final class AssignmentService: Sendable {
         ]
         m.merge(extra) { $1 }
         return m
-    }
-}
-
-/// Test-only crash injection: when SRIOVD_TEST_CRASH_POINT names a point,
-/// the process sends itself SIGKILL there (no handler, no cleanup runs), so
-/// the rig can prove that a restart repairs every step. Unset in production.
-enum CrashPoint {
-    static let armed: String? = ProcessInfo.processInfo.environment["SRIOVD_TEST_CRASH_POINT"]
-
-    static func hit(_ point: String) {
-        guard let armed, armed == point else { return }
-        kill(getpid(), SIGKILL)
-        _exit(137)  // not reached: SIGKILL cannot be caught or blocked
     }
 }

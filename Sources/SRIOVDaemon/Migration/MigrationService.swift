@@ -22,6 +22,8 @@ public final class MigrationService: Sendable {
     /// How long a VF that shows carrier is left to settle before traffic
     /// is steered to it (the bond's backup keeps carrying meanwhile).
     let settle: Duration
+    /// Where tests stop an operation (the assignments'; see `CrashPoints`).
+    let crashPoints: CrashPoints
     private let running = Mutex<Set<String>>([])
 
     public init(
@@ -34,6 +36,7 @@ public final class MigrationService: Sendable {
         self.events = assignments.events
         self.readyDeadline = readyDeadline
         self.settle = settle
+        self.crashPoints = assignments.crashPoints
     }
 
     // MARK: API
@@ -59,6 +62,10 @@ public final class MigrationService: Sendable {
                     throw .conflict("\(a.key) already has VF \(a.vf) on this host; release it before an incoming migration")
                 }
             }
+            // The guest is checked before anything is reserved or programmed.
+            for (i, request) in requests.enumerated() {
+                try await self.assignments.preflight(request, field: "nics[\(i)].")
+            }
             guard
                 let record = try self.storing({
                     try self.store.beginMigration(
@@ -71,27 +78,63 @@ public final class MigrationService: Sendable {
             for request in requests {
                 do throws(StepFailure) {
                     try await run.step(request.nic, "reserve") { () throws(ControllerError) in
-                        let outcome = try await self.assignments.assign(request, attach: false)
+                        let outcome = try await self.assignments.assign(request, attach: false, withholdingMAC: true)
                         guard case .created(let a) = outcome else {
                             throw ControllerError.conflict("\(request.vm)/\(request.nic) already has a VF")
                         }
                         reserved.append(request)
-                        return (nil, "VF \(a.vf) (index \(a.vfIndex) of \(a.pf)) programmed and bound to \(a.driver)")
+                        return (
+                            nil,
+                            "VF \(a.vf) (index \(a.vfIndex) of \(a.pf)) programmed and bound to \(a.driver), without its MAC (set by complete, once the source cleared its own)"
+                        )
                     }
                 } catch {
-                    // Nothing may stay reserved, and a refusal leaves no record.
-                    for done in reserved.reversed() {
-                        _ = try? await run.step(done.nic, "release", operation: "rollback") { () throws(ControllerError) in
-                            _ = try await self.assignments.release(NICKey(unchecked: vm, nic: done.nic))
-                            return (nil, nil)
-                        }
-                    }
-                    try? self.store.deleteMigration(id: record.migration.id)
-                    throw error.error
+                    return try await self.rollBackIncoming(record, reserved: reserved, failure: error, run: run)
                 }
             }
             return try self.settle(record, .incoming, pending: .some(nil))
         }
+    }
+
+    /// Releases what a failed `incoming` reserved. All released: the record
+    /// goes too and the failure is the answer (a refusal leaves nothing).
+    /// Otherwise the record stays, `failed`, saying what is still reserved
+    /// (an abort releases it).
+    private func rollBackIncoming(
+        _ record: StateStore.MigrationRecord, reserved: [AssignmentRequest], failure: StepFailure, run: Run
+    ) async throws(ControllerError) -> Migration {
+        let vm = record.migration.vm
+        var rollback = MigrationRollback()
+        for done in reserved.reversed() {
+            do throws(StepFailure) {
+                try await run.step(done.nic, "release", operation: "rollback") { () throws(ControllerError) in
+                    let a = try await self.assignments.release(NICKey(unchecked: vm, nic: done.nic))
+                    return (nil, "VF \(a.vf) free again")
+                }
+                rollback.undone.append(MigrationRollbackStep(nic: done.nic, step: "release"))
+            } catch {
+                rollback.notUndone.append(MigrationRollbackStep(nic: done.nic, step: "release", reason: error.error.description))
+            }
+        }
+        // The failed reservation undoes itself; when that failed, its
+        // assignment stays recorded (rolled back at the next start).
+        if let nic = failure.nic, let left = try assignment(vm, nic) {
+            rollback.notUndone.append(MigrationRollbackStep(
+                nic: nic, step: "reserve",
+                reason: "VF \(left.vf) could not be freed after the failure; its assignment stays recorded (\(left.state.rawValue)) and is rolled back at the next start"))
+        }
+        guard rollback.isComplete else {
+            let stored = MigrationFailure(operation: "incoming", nic: failure.nic, step: failure.step, reason: failure.error.description)
+            _ = try settle(record, .failed, pending: .some(nil), error: stored, rollback: rollback)
+            throw .hostFailure(
+                "incoming failed at step \(failure.step) of \(vm)/\(failure.nic ?? "?"): \(failure.error); "
+                    + Self.summary(rollback) + "; the migration record stays (failed): abort releases what is left")
+        }
+        do { try store.deleteMigration(id: record.migration.id) } catch {
+            throw .hostFailure(
+                "\(failure.error) (incoming refused; its reservations were released, but its migration record could not be removed: \(error); it is settled at the next start)")
+        }
+        throw failure.error
     }
 
     /// Source: for each NIC, standby up, traffic steered to it, the VF's MAC
@@ -199,25 +242,38 @@ public final class MigrationService: Sendable {
                     case "abort":
                         return try await self.runAbort(record)
                     default:
-                        let run = Run(service: self, id: record.migration.id, vm: vm, operation: "recover")
-                        for nic in record.migration.nics {
-                            do throws(StepFailure) { try await self.releaseReservation(vm: vm, nic: nic.nic, run: run) } catch {
-                                throw error.error
-                            }
-                        }
-                        return try self.settle(
-                            record, .failed, pending: .some(nil),
-                            error: MigrationFailure(
-                                operation: "incoming", nic: nil, step: "reserve",
-                                reason: "the daemon stopped during incoming; the reservations were released at start"))
+                        return try await self.recoverIncoming(record)
                     }
                 }
             } catch {
                 logger.error(
-                    "migration recovery failed; will retry at next start",
+                    "migration recovery failed; its record says what is left",
                     metadata: ["op": "migration.recover", "vm": "\(vm)", "error": "\(error)"])
             }
         }
+    }
+
+    /// An `incoming` a crash interrupted: what it reserved is released and
+    /// the record settles `failed`, with what could not be released.
+    private func recoverIncoming(_ record: StateStore.MigrationRecord) async throws(ControllerError) -> Migration {
+        let vm = record.migration.vm
+        let run = Run(service: self, id: record.migration.id, vm: vm, operation: "recover")
+        var failures: [StepFailure] = []
+        for nic in record.migration.nics {
+            do throws(StepFailure) { try await releaseReservation(vm: vm, nic: nic.nic, run: run) } catch {
+                failures.append(error)
+            }
+        }
+        var rollback = Self.rollback(of: run, operation: "recover", failures: failures, role: .destination)
+        rollback.notUndone.removeAll { $0.reason?.hasPrefix("not tried") == true }
+        let reason = "the daemon stopped during incoming; "
+            + (failures.isEmpty ? "the reservations were released at start" : "releasing its reservations at start failed")
+        let migration = try settle(
+            record, .failed, pending: .some(nil),
+            error: MigrationFailure(operation: "incoming", nic: failures.first?.nic, step: failures.first?.step ?? "reserve", reason: reason),
+            rollback: rollback)
+        guard let first = failures.first else { return migration }
+        throw .hostFailure("releasing \(vm)/\(first.nic ?? "?") at start: \(first.error); abort releases what is left")
     }
 
     // MARK: Steps
@@ -227,16 +283,20 @@ public final class MigrationService: Sendable {
         let adapter = assignments.adapters(failover)
         let vf = await assignments.failoverVF(a)
         try await run.step(a.nic, "standby-up") { () throws(ControllerError) in
-            let wasUp = try? await adapter.standbyIsUp()
+            var wasUp: Bool?
+            var unread: String?
+            do { wasUp = try await adapter.standbyIsUp() } catch {
+                unread = "the standby's link could not be read (\(error)); an abort leaves it up"
+            }
             if let wasUp {
                 var context = (try self.latest(a.vm)?.context) ?? record.context
                 context[a.nic, default: .init(vf: a.vf.description)].standbyWasUp = wasUp
                 try self.storing { try self.store.updateMigration(id: record.migration.id, context: context) }
             }
             let outcome = try await Self.adapting { () throws(FailoverError) in try await adapter.setStandby(up: true, vf: vf) }
-            return (outcome.lever, outcome.note ?? (wasUp == true ? "was up" : nil))
+            let notes = [outcome.note ?? (wasUp == true ? "was up" : nil), unread].compactMap { $0 }
+            return (outcome.lever, notes.isEmpty ? nil : notes.joined(separator: "; "))
         }
-        CrashPoint.hit("migration.prepare.standby-up")
         // Whether a lever moved the guest's traffic off the VF.
         var moved = false
         try await run.step(a.nic, "steer") { () throws(ControllerError) in
@@ -244,7 +304,6 @@ public final class MigrationService: Sendable {
             moved = moved || outcome.lever != nil
             return (outcome.lever, outcome.note)
         }
-        CrashPoint.hit("migration.prepare.steer")
         try await run.step(a.nic, "link-state") { () throws(ControllerError) in
             let report = try await self.controller.configure(vf: a.vf, VFConfig(linkState: .disable))
             let lever = Self.linkStateLever(report, to: .disable)
@@ -257,7 +316,6 @@ public final class MigrationService: Sendable {
                 if report.failed { throw .hostFailure(report.failures) }
                 return ("PF \(a.pf) vf \(a.vfIndex) mac 00:00:00:00:00:00", nil)
             }
-            CrashPoint.hit("migration.prepare.clear-mac")
         }
         let detach = { () async throws(StepFailure) in
             try await run.step(a.nic, "detach") { () throws(ControllerError) in
@@ -280,13 +338,11 @@ public final class MigrationService: Sendable {
             try await detach()
             try await clearMAC()
         }
-        CrashPoint.hit("migration.prepare.detach")
         try await run.step(a.nic, "release") { () throws(ControllerError) in
             let released = try await self.assignments.release(a.key, detached: true)
             let action = self.assignments.configuration().daemon.releaseAction == .scrub ? "scrubbed" : "restored"
             return (nil, "VF \(released.vf) \(action) and free")
         }
-        CrashPoint.hit("migration.prepare.released")
     }
 
     /// Puts a source NIC back on a VF: assigned again (the same VF when
@@ -328,7 +384,6 @@ public final class MigrationService: Sendable {
             let plugged = try await Self.adapting { () throws(FailoverError) in try await adapter.attach(vf) }
             return (nil, plugged ? "attached through \(adapter.name)" : "the guest held it already")
         }
-        CrashPoint.hit("migration.\(operation).attach")
         let settle = self.settle
         let deadline = readyDeadline
         try await run.step(nic, "wait", operation: operation) { () throws(ControllerError) in
@@ -340,25 +395,26 @@ public final class MigrationService: Sendable {
             let outcome = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .vf, vf: vf) }
             return (outcome.lever, outcome.note)
         }
-        CrashPoint.hit("migration.\(operation).steer")
     }
 
     private func runComplete(_ record: StateStore.MigrationRecord, operation: String) async throws(ControllerError) -> Migration {
         let vm = record.migration.vm
         let run = Run(service: self, id: record.migration.id, vm: vm, operation: operation)
-        var touched: [(FailoverVF, any FailoverAdapter, String)] = []
+        var touched: [(Assignment, any FailoverAdapter)] = []
         for nic in record.migration.nics {
             do throws(StepFailure) {
                 let found: Assignment?
-                do { found = try assignment(vm, nic.nic) } catch { throw StepFailure(nic: nic.nic, step: "attach", error: error) }
+                do { found = try assignment(vm, nic.nic) } catch { throw StepFailure(nic: nic.nic, step: "mac", error: error) }
                 guard let a = found, let failover = a.failover else {
-                    throw StepFailure(nic: nic.nic, step: "attach", error: .conflict("the reservation of \(vm)/\(nic.nic) is gone"))
+                    throw StepFailure(nic: nic.nic, step: "mac", error: .conflict("the reservation of \(vm)/\(nic.nic) is gone"))
                 }
                 let adapter = assignments.adapters(failover)
-                let vf = await assignments.failoverVF(a)
-                touched.append((vf, adapter, nic.nic))
+                touched.append((a, adapter))
                 var standbyWasUp: Bool?
                 do { standbyWasUp = try await adapter.standbyIsUp() } catch { standbyWasUp = nil }
+                try await programMAC(a, adapter: adapter, run: run, operation: operation)
+                // After the MAC step: a re-probed host-driver VF has a new netdev.
+                let vf = await assignments.failoverVF(a)
                 try await attachAndSteer(nic.nic, vf: vf, adapter: adapter, run: run, operation: operation)
                 try await run.step(nic.nic, "standby-restore", operation: operation) { () throws(ControllerError) in
                     guard let standbyWasUp else { return (nil, "the adapter cannot read the standby's link; left as it is") }
@@ -368,61 +424,153 @@ public final class MigrationService: Sendable {
                     return (outcome.lever, "as it was before complete (\(standbyWasUp ? "up" : "down"))")
                 }
             } catch {
-                // Traffic back to the standbys, VFs out of the guest; the
-                // reservations stay for another complete, or an abort.
-                for (vf, adapter, name) in touched.reversed() {
-                    _ = try? await run.step(name, "steer", operation: "rollback") { () throws(ControllerError) in
-                        let o = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
-                        return (o.lever, o.note)
-                    }
-                    _ = try? await run.step(name, "detach", operation: "rollback") { () throws(ControllerError) in
-                        _ = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
-                        return (nil, nil)
-                    }
-                }
-                let failure = MigrationFailure(operation: operation, nic: error.nic, step: error.step, reason: error.error.description)
-                _ = try settle(record, .failed, pending: .some(nil), error: failure)
-                throw .hostFailure(
-                    "complete failed at step \(error.step) of \(error.nic ?? vm): \(error.error); the VFs were taken out of the guest again, the reservations kept (complete again, or abort)")
+                return try await rollBackComplete(record, touched: touched, failure: error, run: run, operation: operation)
             }
         }
-        return try settle(record, .completed, pending: .some(nil), error: .some(nil))
+        return try settle(record, .completed, pending: .some(nil), error: .some(nil), rollback: .some(nil))
+    }
+
+    /// The `mac` step of `complete`: the guest's MAC, withheld since
+    /// `incoming` (the source cleared its own in `prepare`), is set on the
+    /// reserved VF before it is attached. A host-driver VF (igbvf, iavf)
+    /// takes a MAC only when its driver probes: it is unbound and bound
+    /// again, here, while the guest runs on its standby. A VF the guest
+    /// holds already (a complete finished after a crash past its attach)
+    /// is not re-probed under it.
+    private func programMAC(_ a: Assignment, adapter: any FailoverAdapter, run: Run, operation: String) async throws(StepFailure) {
+        try await run.step(a.nic, "mac", operation: operation) { () throws(ControllerError) in
+            guard let mac = a.config.mac else { return (nil, "no MAC asked for; the VF keeps its own") }
+            let report = try await self.controller.configure(vf: a.vf, VFConfig(mac: mac))
+            if report.failed { throw .hostFailure("setting the MAC of \(a.vf): \(report.failures)") }
+            var detail = "PF \(a.pf) vf \(a.vfIndex) mac \(mac)"
+            guard a.driver == .host else { return (nil, detail) }
+            // Inside the step: the MAC is set, the driver not re-probed yet.
+            await self.crashPoints.hit("migration.\(operation).mac.set")
+            let vf = await self.assignments.failoverVF(a)
+            let held = try await Self.adapting { () throws(FailoverError) in try await adapter.isAttached(vf) }
+            if held == true {
+                detail += "; the guest holds the VF already: not re-probed"
+            } else {
+                let before = await self.controller.driver(of: a.vf)
+                _ = try await self.controller.bind(vf: a.vf, to: .none)
+                let now = try await self.controller.bind(vf: a.vf, to: .host)
+                detail += "; \(before ?? "its driver") unbound and \(now ?? "the host driver") bound again to take it"
+            }
+            return (nil, detail)
+        }
+    }
+
+    /// Undoes a failed `complete`: each NIC it touched steered back to the
+    /// standby, taken out of the guest and its MAC cleared again; the
+    /// reservations stay for another `complete`, or an abort.
+    private func rollBackComplete(
+        _ record: StateStore.MigrationRecord, touched: [(Assignment, any FailoverAdapter)], failure: StepFailure, run: Run,
+        operation: String
+    ) async throws(ControllerError) -> Migration {
+        let vm = record.migration.vm
+        var rollback = MigrationRollback()
+        for (a, adapter) in touched.reversed() {
+            let vf = await assignments.failoverVF(a)
+            await rollbackStep(a.nic, "steer", run: run, into: &rollback) { () throws(ControllerError) in
+                let o = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
+                return (o.lever, o.note)
+            }
+            let detached = await rollbackStep(a.nic, "detach", run: run, into: &rollback) { () throws(ControllerError) in
+                let removed = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
+                return (nil, removed ? "taken out of the guest" : "the guest did not hold it")
+            }
+            guard detached else {
+                // The guest still holds the VF: its MAC stays, or the guest loses it.
+                rollback.notUndone.append(MigrationRollbackStep(
+                    nic: a.nic, step: "clear-mac", reason: "not tried: the VF is still in the guest (detach failed)"))
+                continue
+            }
+            await rollbackStep(a.nic, "clear-mac", run: run, into: &rollback) { () throws(ControllerError) in
+                let report = try await self.controller.clearMAC(vf: a.vf)
+                if report.failed { throw .hostFailure(report.failures) }
+                return (nil, "PF \(a.pf) vf \(a.vfIndex) mac 00:00:00:00:00:00")
+            }
+        }
+        let stored = MigrationFailure(operation: operation, nic: failure.nic, step: failure.step, reason: failure.error.description)
+        _ = try settle(record, .failed, pending: .some(nil), error: stored, rollback: rollback)
+        throw .hostFailure(
+            "\(operation == "complete" ? "complete" : "finishing an interrupted complete") failed at step \(failure.step) of \(vm)/\(failure.nic ?? "?"): \(failure.error); " + Self.summary(rollback)
+                + (rollback.isComplete
+                    ? "; the VFs are out of the guest, the reservations kept (complete again, or abort)"
+                    : "; the reservations are kept (complete again, or abort)"))
+    }
+
+    /// One rollback step, journaled and timed like any; its outcome goes
+    /// into `rollback`. Returns whether it succeeded.
+    @discardableResult
+    private func rollbackStep(
+        _ nic: String, _ name: String, run: Run, into rollback: inout MigrationRollback,
+        _ body: () async throws(ControllerError) -> (lever: String?, detail: String?)
+    ) async -> Bool {
+        do throws(StepFailure) {
+            try await run.step(nic, name, operation: "rollback", body)
+            rollback.undone.append(MigrationRollbackStep(nic: nic, step: name))
+            return true
+        } catch {
+            rollback.notUndone.append(MigrationRollbackStep(nic: nic, step: name, reason: error.error.description))
+            return false
+        }
     }
 
     private func runAbort(_ record: StateStore.MigrationRecord) async throws(ControllerError) -> Migration {
         let vm = record.migration.vm
         let run = Run(service: self, id: record.migration.id, vm: vm, operation: "abort")
-        do throws(StepFailure) {
-            switch record.migration.role {
-            case .source:
-                for nic in record.migration.nics {
+        var failures: [StepFailure] = []
+        for nic in record.migration.nics {
+            do throws(StepFailure) {
+                switch record.migration.role {
+                case .source:
                     try await restoreNIC(vm: vm, nic: nic, context: record.context[nic.nic], run: run, operation: "abort")
+                case .destination:
+                    try await abortReservation(vm: vm, nic: nic.nic, run: run)
                 }
-            case .destination:
-                for nic in record.migration.nics {
-                    if let a = try? assignment(vm, nic.nic), let failover = a.failover {
-                        let adapter = assignments.adapters(failover)
-                        let vf = await assignments.failoverVF(a)
-                        if (try? await adapter.isAttached(vf)) == true {
-                            try await run.step(nic.nic, "detach", operation: "abort") { () throws(ControllerError) in
-                                _ = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
-                                _ = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
-                                return (nil, "taken out of the guest")
-                            }
-                        }
-                    }
-                    try await releaseReservation(vm: vm, nic: nic.nic, run: run)
+            } catch {
+                failures.append(error)
+            }
+        }
+        guard let first = failures.first else {
+            return try settle(record, .aborted, pending: .some(nil), error: .some(nil), rollback: .some(nil))
+        }
+        let rollback = Self.rollback(of: run, operation: "abort", failures: failures, role: record.migration.role)
+        let stored = MigrationFailure(operation: "abort", nic: first.nic, step: first.step, reason: first.error.description)
+        _ = try settle(record, .failed, pending: .some(nil), error: stored, rollback: rollback)
+        throw .hostFailure(
+            "abort failed at step \(first.step) of \(vm)/\(first.nic ?? "?"): \(first.error); \(Self.summary(rollback)); try abort again")
+    }
+
+    /// The destination's abort of one NIC: out of the guest when it is there
+    /// (a failed complete that could not detach it), then its reservation
+    /// released (whose release asks the adapter to detach it anyway, for
+    /// adapters that cannot tell).
+    private func abortReservation(vm: String, nic: String, run: Run) async throws(StepFailure) {
+        let found: Assignment?
+        do { found = try assignment(vm, nic) } catch { throw StepFailure(nic: nic, step: "release", error: error) }
+        guard let a = found else { return }
+        if let failover = a.failover {
+            let adapter = assignments.adapters(failover)
+            let vf = await assignments.failoverVF(a)
+            let held: Bool?
+            do { held = try await adapter.isAttached(vf) } catch { throw StepFailure(nic: nic, step: "detach", error: .hostFailure(error.description)) }
+            if held == true {
+                try await run.step(nic, "detach", operation: "abort") { () throws(ControllerError) in
+                    _ = try await Self.adapting { () throws(FailoverError) in try await adapter.steer(to: .standby, vf: vf) }
+                    let removed = try await Self.adapting { () throws(FailoverError) in try await adapter.detach(vf) }
+                    return (nil, removed ? "taken out of the guest" : "the guest did not hold it")
                 }
             }
-        } catch {
-            try? store.updateMigration(id: record.migration.id, pending: .some(nil))
-            throw .hostFailure("abort failed at step \(error.step) of \(error.nic ?? vm): \(error.error); try abort again")
         }
-        return try settle(record, .aborted, pending: .some(nil))
+        try await releaseReservation(vm: vm, nic: nic, run: run)
     }
 
     private func releaseReservation(vm: String, nic: String, run: Run) async throws(StepFailure) {
-        guard (try? assignment(vm, nic)) ?? nil != nil else { return }
+        let found: Assignment?
+        do { found = try assignment(vm, nic) } catch { throw StepFailure(nic: nic, step: "release", error: error) }
+        guard found != nil else { return }
         try await run.step(nic, "release", operation: run.operation) { () throws(ControllerError) in
             let a = try await self.assignments.release(NICKey(unchecked: vm, nic: nic))
             return (nil, "VF \(a.vf) free again")
@@ -432,24 +580,57 @@ public final class MigrationService: Sendable {
     private func rollBackPrepare(
         _ record: StateStore.MigrationRecord, touched: [MigrationNIC], failure: StepFailure, run: Run, rethrow: Bool = true
     ) async throws(ControllerError) -> Migration {
-        let context = (try? latest(record.migration.vm)?.context) ?? record.context
-        var notRestored: [String] = []
+        let context = try latest(record.migration.vm)?.context ?? record.context
+        var failures: [StepFailure] = []
         for nic in touched.reversed() {
             do {
                 try await restoreNIC(
                     vm: record.migration.vm, nic: nic, context: context[nic.nic], run: run, operation: "rollback")
             } catch {
-                notRestored.append("\(nic.nic) (\(error.step): \(error.error))")
+                failures.append(error)
             }
         }
-        var reason = failure.error.description
-        if !notRestored.isEmpty { reason += "; not back on a VF: " + notRestored.joined(separator: ", ") }
-        let stored = MigrationFailure(operation: "prepare", nic: failure.nic, step: failure.step, reason: reason)
-        let migration = try settle(record, .failed, pending: .some(nil), error: stored)
+        let rollback = Self.rollback(of: run, operation: "rollback", failures: failures, role: .source)
+        let stored = MigrationFailure(operation: "prepare", nic: failure.nic, step: failure.step, reason: failure.error.description)
+        let migration = try settle(record, .failed, pending: .some(nil), error: stored, rollback: rollback)
         guard rethrow else { return migration }
         throw .hostFailure(
             "prepare failed at step \(failure.step) of \(record.migration.vm)/\(failure.nic ?? "?"): \(failure.error); "
-                + (notRestored.isEmpty ? "rolled back, the guest is on its VFs again" : "rollback incomplete: \(notRestored.joined(separator: ", "))"))
+                + (rollback.isComplete ? "rolled back, the guest is on its VFs again" : "rollback incomplete: " + Self.summary(rollback)))
+    }
+
+    /// The steps that put a source NIC back on a VF, in order (`restoreNIC`).
+    static let restoreSteps = ["reassign", "attach", "wait", "steer"]
+    /// The steps that free a destination's reservation, in order (`abortReservation`).
+    static let releaseSteps = ["detach", "release"]
+
+    /// What a rollback (or an abort) did, from its run's journal: the steps
+    /// that went through are undone; each that failed, and those of the same
+    /// NIC it kept from being tried, are not.
+    static func rollback(of run: Run, operation: String, failures: [StepFailure], role: MigrationRole) -> MigrationRollback {
+        var rollback = MigrationRollback()
+        for step in run.finished where step.operation == operation && step.result != "failed" {
+            rollback.undone.append(MigrationRollbackStep(nic: step.nic, step: step.step))
+        }
+        let order = role == .source ? restoreSteps : releaseSteps
+        for failure in failures {
+            let nic = failure.nic ?? "?"
+            rollback.notUndone.append(MigrationRollbackStep(nic: nic, step: failure.step, reason: failure.error.description))
+            if let i = order.firstIndex(of: failure.step) {
+                for later in order[(i + 1)...] {
+                    rollback.notUndone.append(MigrationRollbackStep(nic: nic, step: later, reason: "not tried: \(failure.step) failed"))
+                }
+            }
+        }
+        return rollback
+    }
+
+    /// "undone: net0 steer, net0 detach; not undone: net1 release (why)".
+    static func summary(_ rollback: MigrationRollback) -> String {
+        let undone = rollback.undone.map { "\($0.nic) \($0.step)" }
+        let not = rollback.notUndone.map { "\($0.nic) \($0.step) (\($0.reason ?? "?"))" }
+        return "undone: \(undone.isEmpty ? "nothing" : undone.joined(separator: ", "))"
+            + "; not undone: \(not.isEmpty ? "nothing" : not.joined(separator: ", "))"
     }
 
     // MARK: Helpers
@@ -471,9 +652,12 @@ public final class MigrationService: Sendable {
     }
 
     private func settle(
-        _ record: StateStore.MigrationRecord, _ state: MigrationState, pending: String??, error: MigrationFailure?? = nil
+        _ record: StateStore.MigrationRecord, _ state: MigrationState, pending: String??, error: MigrationFailure?? = nil,
+        rollback: MigrationRollback?? = nil
     ) throws(ControllerError) -> Migration {
-        try storing { try self.store.updateMigration(id: record.migration.id, state: state, pending: pending, error: error) }
+        try storing {
+            try self.store.updateMigration(id: record.migration.id, state: state, pending: pending, error: error, rollback: rollback)
+        }
         guard let now = try latest(record.migration.vm) else { throw .hostFailure("the migration record of \(record.migration.vm) vanished") }
         if state != record.migration.state || state == .failed { announce(record, state: state, error: now.migration.error) }
         return now.migration
@@ -556,7 +740,8 @@ struct StepFailure: Error {
 
 /// One operation's steps: each journaled (result "running") before it is
 /// taken, then finished with its duration, result, lever and detail, and
-/// published on the bus.
+/// published on the bus; then its crash point (`migration.<operation>.<step>`)
+/// is passed. A step whose end cannot be journaled fails.
 final class Run: Sendable {
     let service: MigrationService
     let id: Int
@@ -566,6 +751,10 @@ final class Run: Sendable {
     /// Steps that pull a lever: without one (the adapter or driver has
     /// none; the detail says why) they are `skipped`, not `ok`.
     static let leverSteps: Set<String> = ["standby-up", "steer", "link-state", "standby-restore"]
+    private let done = Mutex<[MigrationStep]>([])
+
+    /// The steps this run finished (ok, skipped or failed), in order.
+    var finished: [MigrationStep] { done.withLock { $0 } }
 
     init(service: MigrationService, id: Int, vm: String, operation: String) {
         self.service = service
@@ -597,22 +786,36 @@ final class Run: Sendable {
             throw StepFailure(nic: nic, step: name, error: .hostFailure("journaling step \(name): \(error)"))
         }
         let subject = EventSubject(vm: vm, nic: nic)
+        var value: Result<T, ControllerError>
+        var failure: ControllerError?
         do {
-            let ((lever, detail), value) = try await body()
-            step.durationMs = (clock.now - begin).milliseconds
+            let ((lever, detail), v) = try await body()
+            value = .success(v)
             step.result = lever == nil && Self.leverSteps.contains(name) ? "skipped" : "ok"
             step.lever = lever
             step.detail = detail
-            try? service.store.finishStep(rowID, durationMs: step.durationMs ?? 0, result: step.result, lever: lever, detail: detail)
-            service.events.publish(.migrationStep(step), subject)
-            return value
         } catch {
-            step.durationMs = (clock.now - begin).milliseconds
+            failure = error
+            value = .failure(error)
             step.result = "failed"
             step.detail = error.description
-            try? service.store.finishStep(rowID, durationMs: step.durationMs ?? 0, result: "failed", lever: nil, detail: error.description)
-            service.events.publish(.migrationStep(step), subject)
-            throw StepFailure(nic: nic, step: name, error: error)
+        }
+        step.durationMs = (clock.now - begin).milliseconds
+        do {
+            try service.store.finishStep(
+                rowID, durationMs: step.durationMs ?? 0, result: step.result, lever: step.lever, detail: step.detail)
+        } catch {
+            let journaling = "journaling the end of step \(name) (\(step.result)): \(error)"
+            failure = .hostFailure(failure.map { "\($0); \(journaling)" } ?? journaling)
+        }
+        done.withLock { $0.append(step) }
+        service.events.publish(.migrationStep(step), subject)
+        if let failure { value = .failure(failure) }
+        switch value {
+        case .failure(let error): throw StepFailure(nic: nic, step: name, error: error)
+        case .success(let v):
+            await service.crashPoints.hit("migration.\(op).\(name)")
+            return v
         }
     }
 }

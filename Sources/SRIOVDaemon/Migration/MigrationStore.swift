@@ -37,6 +37,12 @@ extension StateStore {
         }
     }
 
+    static func registerMigrationRollbackMigrations(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v6: migration rollbacks") { db in
+            try db.alter(table: "vmMigration") { t in t.add(column: "rollback", .text) }
+        }
+    }
+
     /// What the source remembers of a NIC beyond its body: the VF it had
     /// (given back on abort when still free) and the standby's link before.
     struct MigrationNICContext: Codable, Hashable, Sendable {
@@ -85,7 +91,7 @@ extension StateStore {
             let now = Date()
             var row = MigrationRow(
                 id: nil, vm: vm, role: role.rawValue, state: state.rawValue, nics: try Self.json(nics),
-                context: try Self.json(context), pending: pending, error: nil, createdAt: now, updatedAt: now)
+                context: try Self.json(context), pending: pending, error: nil, rollback: nil, createdAt: now, updatedAt: now)
             try row.insert(db)
             row.id = db.lastInsertedRowID
             return try row.record(steps: [])
@@ -95,13 +101,14 @@ extension StateStore {
     /// Changes a record's state, operation, error or context (each when given).
     func updateMigration(
         id: Int, state: MigrationState? = nil, pending: String?? = nil, error: MigrationFailure?? = nil,
-        context: [String: MigrationNICContext]? = nil, nics: [MigrationNIC]? = nil
+        rollback: MigrationRollback?? = nil, context: [String: MigrationNICContext]? = nil, nics: [MigrationNIC]? = nil
     ) throws {
         try database.write { db in
             guard var row = try MigrationRow.fetchOne(db, key: id) else { return }
             if let state { row.state = state.rawValue }
             if let pending { row.pending = pending }
             if let error { row.error = try error.map { try Self.json($0) } }
+            if let rollback { row.rollback = try rollback.map { try Self.json($0) } }
             if let context { row.context = try Self.json(context) }
             if let nics { row.nics = try Self.json(nics) }
             row.updatedAt = Date()
@@ -149,6 +156,7 @@ private struct MigrationRow: Codable, FetchableRecord, PersistableRecord {
     var context: String
     var pending: String?
     var error: String?
+    var rollback: String?
     var createdAt: Date
     var updatedAt: Date
 
@@ -159,6 +167,7 @@ private struct MigrationRow: Codable, FetchableRecord, PersistableRecord {
             nics: try decoder.decode([MigrationNIC].self, from: Data(nics.utf8)),
             timeline: steps.map(\.value),
             error: try error.map { try decoder.decode(MigrationFailure.self, from: Data($0.utf8)) },
+            rollback: try rollback.map { try decoder.decode(MigrationRollback.self, from: Data($0.utf8)) },
             createdAt: createdAt, updatedAt: updatedAt)
         return StateStore.MigrationRecord(
             migration: migration,

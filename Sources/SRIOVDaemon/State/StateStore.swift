@@ -34,6 +34,7 @@ public final class StateStore: Sendable {
         registerSeenDeviceMigrations(&migrator)
         registerMigrationMigrations(&migrator)
         registerAssignmentHealthMigrations(&migrator)
+        registerMigrationRollbackMigrations(&migrator)
         return migrator
     }
 

@@ -29,6 +29,9 @@ public struct LinkInfo: Sendable, Hashable {
     public var kind: String?
     /// A bond's active slave (IFLA_BOND_ACTIVE_SLAVE); nil when none or not a bond.
     public var bondActiveSlave: Int32?
+    /// A bond's mode (IFLA_BOND_MODE: 0 balance-rr, 1 active-backup, ...);
+    /// nil when not a bond.
+    public var bondMode: UInt8?
 
     /// Administratively up (IFF_UP).
     public var isAdminUp: Bool { flags & NetlinkABI.iffUp != 0 }

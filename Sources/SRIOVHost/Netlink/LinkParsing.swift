@@ -42,7 +42,7 @@ extension LinkInfo {
         self.name = name
     }
 
-    /// IFLA_LINKINFO: the kind and, for a bond, its active slave.
+    /// IFLA_LINKINFO: the kind and, for a bond, its mode and active slave.
     private mutating func parseLinkInfo(_ nest: NetlinkBytes) throws(NetlinkParseError) {
         var data: NetlinkBytes?
         for attribute in try nest.attributes() {
@@ -53,9 +53,15 @@ extension LinkInfo {
             }
         }
         guard kind == "bond", let data else { return }
-        for attribute in try data.attributes() where attribute.type == NetlinkABI.iflaBondActiveSlave {
-            let slave = try attribute.payload.int32(at: 0)
-            bondActiveSlave = slave == 0 ? nil : slave
+        for attribute in try data.attributes() {
+            switch attribute.type {
+            case NetlinkABI.iflaBondActiveSlave:
+                let slave = try attribute.payload.int32(at: 0)
+                bondActiveSlave = slave == 0 ? nil : slave
+            case NetlinkABI.iflaBondMode:
+                bondMode = try attribute.payload.uint8(at: 0)
+            default: continue
+            }
         }
     }
 

@@ -170,6 +170,8 @@ struct GatedGuest: FailoverAdapter {
         try await gated("detach") { () throws(FailoverError) in try await guest.detach(vf) }
     }
 
+    func preflight(mac: MACAddress?) async throws(FailoverError) { try await guest.preflight(mac: mac) }
+
     func isAttached(_ vf: FailoverVF) async throws(FailoverError) -> Bool? { try await guest.isAttached(vf) }
 
     func standbyIsUp() async throws(FailoverError) -> Bool? { try await guest.standbyIsUp() }

@@ -54,7 +54,9 @@ final class SimDaemon: Sendable {
         let gate = host.gate
         assignments = AssignmentService(
             controller: controller, store: store, inventory: host, configuration: { SRIOVConfiguration() }, logger: logger,
-            adapters: { GatedGuest(guest: guests.guest($0), gate: gate, host: host.fake) })
+            adapters: { GatedGuest(guest: guests.guest($0), gate: gate, host: host.fake) },
+            // Each journaled step is a gate too: a crash may strike right after it.
+            crashPoints: CrashPoints { point in await gate.pass("point \(point)") })
         migrations = MigrationService(assignments: assignments, readyDeadline: .seconds(1), settle: .zero)
         var policy = WatchPolicy(interval: .zero)
         policy.healAttempts = 2
