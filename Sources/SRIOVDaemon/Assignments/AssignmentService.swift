@@ -509,7 +509,9 @@ public final class AssignmentService: Sendable {
     /// `complete` has not finished: its guest does not hold it, and its VF
     /// has no MAC (see `programmable`).
     func isIncomingReservation(_ a: Assignment) -> Bool {
-        guard let record = try? store.latestMigration(vm: a.vm), record.migration.role == .destination else { return false }
+        guard let record = try? store.latestMigration(vm: a.vm), record.migration.role == .destination,
+            record.migration.nics.contains(where: { $0.nic == a.nic })
+        else { return false }
         return ([.incoming, .completing, .failed] as [MigrationState]).contains(record.migration.state)
     }
 

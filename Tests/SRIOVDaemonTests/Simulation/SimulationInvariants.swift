@@ -97,8 +97,17 @@ extension SimWorld {
                 violation("store agrees with host", "\(a.key) is assigned VF \(a.vf), which does not exist")
                 continue
             }
+            if latest[a.vm] == nil {
+                do { latest[a.vm] = .some(try daemon.store.latestMigration(vm: a.vm)?.migration) } catch {
+                    violation("store", "migrations of \(a.vm) cannot be read: \(error)")
+                }
+            }
             let expected = ((try? daemon.store.expectedSettings(a.key)) ?? nil) ?? a.config
+            // A destination's reservation carries its MAC only from complete on
+            // (the source's VF still has it): the MAC is withheld until then.
+            let reservation = Self.isReservation(a, latest[a.vm] ?? nil)
             let differences = DriftComparison.differences(expected: expected, reported: vf.settings)
+                .filter { !(reservation && $0.group == .mac) }
             if !differences.isEmpty {
                 violation(
                     "store agrees with host",
@@ -109,11 +118,6 @@ extension SimWorld {
                 violation("store agrees with host", "\(a.key) on \(a.vf): driver \(vf.driver ?? "none"), recorded \(a.driver)")
             }
             if a.failover != nil {
-                if latest[a.vm] == nil {
-                    do { latest[a.vm] = .some(try daemon.store.latestMigration(vm: a.vm)?.migration) } catch {
-                        violation("store", "migrations of \(a.vm) cannot be read: \(error)")
-                    }
-                }
                 if Self.guestShouldHold(a, latest[a.vm] ?? nil) { snapshot.mustBeAttached["\(a.key)", default: []].insert(a.vf) }
             }
         }
@@ -174,6 +178,13 @@ extension SimWorld {
         case (.destination, .completed), (.source, .aborted): return true
         default: return false
         }
+    }
+
+    /// Whether the assignment is a destination's reservation not completed
+    /// (incoming, or complete failed).
+    static func isReservation(_ a: Assignment, _ latest: Migration?) -> Bool {
+        guard let latest, latest.role == .destination, latest.nics.contains(where: { $0.nic == a.nic }) else { return false }
+        return latest.state == .incoming || latest.state == .failed
     }
 
     /// `vm0/net1` for the guest whose spec is `netns vm0 bond1 veth1`.

@@ -202,4 +202,14 @@ struct SimulationReplayTests {
         #expect(run.violations.isEmpty, "\(run.violations.map(\.violation))")
         #expect(run.outcomes["drift: drifted"] == 1 && run.outcomes["release: released"] == 1)
     }
+
+    @Test("a NIC of a VM with an incoming migration that is not part of it keeps its MAC checked: a drifted MAC is put back")
+    func driftBesideAnIncomingMigration() async throws {
+        // B reserves vm0/net1 for an incoming migration, assigns vm0/net0
+        // on its own, then net0's MAC changes behind its back: the drift
+        // check took net0 for a reservation (same VM) and left the MAC.
+        let run = try await SimulationRun.run(seed: 20_261_204, indices: [3, 6, 7])
+        #expect(run.violations.isEmpty, "\(run.violations.map(\.violation))")
+        #expect(run.outcomes["drift: drifted"] == 1 && run.outcomes["incoming: migration incoming"] == 1)
+    }
 }
