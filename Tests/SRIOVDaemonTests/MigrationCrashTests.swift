@@ -230,6 +230,13 @@ struct MigrationCrashTests {
             #expect(world.active() == a.vf, "\(at): the guest's traffic is on the new VF")
             #expect(world.macOn(a.vf) == mac, "\(at): with its MAC")
             #expect(try destination.show(vm: "vm1").timeline.contains { $0.step == "mac" && $0.result == "ok" }, "\(at)")
+            if world.kind != .hook {
+                // The host driver took the MAC: re-probed after it was last written.
+                let operations = world.host.state.withLock { $0.operations }
+                let written = operations.lastIndex(of: "write \(a.vf) mac")
+                let bound = operations.lastIndex(of: "bind \(a.vf) host")
+                #expect(written != nil && bound != nil && bound! > written!, "\(at): \(operations.filter { $0.contains(a.vf.description) })")
+            }
         case .abortDestination:
             #expect(try destination.show(vm: "vm1").state == .aborted, "\(at)")
             #expect(onDestination == nil, "\(at): the reservation is released")
@@ -264,7 +271,8 @@ struct MigrationCrashTests {
                 "migration.prepare.clear-mac", "migration.prepare.detach", "migration.prepare.release", "release.unbound",
             ]
         case .complete:
-            ["migration.complete.mac", "migration.complete.attach", "migration.complete.wait", "migration.complete.steer"]
+            Set(["migration.complete.mac", "migration.complete.attach", "migration.complete.wait", "migration.complete.steer"])
+                .union(kind == .hook ? [] : ["migration.complete.mac.set"])
         case .abortSource: ["migration.abort.reassign", "migration.abort.attach", "migration.abort.wait", "migration.abort.steer"]
         case .abortDestination: ["release.begun", "release.unbound", "release.restored", "migration.abort.release"]
         case .prepareRollback: ["migration.rollback.reassign", "migration.rollback.attach", "migration.rollback.steer"]

@@ -361,5 +361,7 @@ struct MigrationServiceTests {
         #expect(try restartedB.show(vm: "vm1").state == .completed)
         let reserved = try #require(try restartedB.store.assignment(a.key))
         #expect(guest.state.withLock { $0.active } == reserved.vf)
+        #expect(macOn(reserved.vf) == mac, "the interrupted complete's mac step was done at start")
+        #expect(try restartedB.show(vm: "vm1").timeline.contains { $0.operation == "recover" && $0.step == "mac" && $0.result == "ok" })
     }
 }

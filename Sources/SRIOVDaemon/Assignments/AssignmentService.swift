@@ -133,6 +133,10 @@ public final class AssignmentService: Sendable {
             if report.failed {
                 throw ControllerError.hostFailure("programming \(reserved.vf) for \(key) failed: \(report.failures)")
             }
+            // The VF is the assignment's from here: what it has now is what a
+            // release puts back, also where nothing had to be written (else a
+            // drift corrected later would be taken for the original).
+            try controller.keepOriginal(report)
             if withholdingMAC, report.settings.mac != nil, report.settings.mac != .zero {
                 let cleared = try await controller.clearMAC(vf: reserved.vf)
                 if cleared.failed {
@@ -505,7 +509,9 @@ public final class AssignmentService: Sendable {
     /// `complete` has not finished: its guest does not hold it, and its VF
     /// has no MAC (see `programmable`).
     func isIncomingReservation(_ a: Assignment) -> Bool {
-        guard let record = try? store.latestMigration(vm: a.vm), record.migration.role == .destination else { return false }
+        guard let record = try? store.latestMigration(vm: a.vm), record.migration.role == .destination,
+            record.migration.nics.contains(where: { $0.nic == a.nic })
+        else { return false }
         return ([.incoming, .completing, .failed] as [MigrationState]).contains(record.migration.state)
     }
 
@@ -525,6 +531,11 @@ public final class AssignmentService: Sendable {
     /// Whether an operation on the VM's NICs is in flight.
     public func isBusy(vm: String) -> Bool {
         activeVMs.withLock { $0[vm] != nil }
+    }
+
+    /// The allocation lock and the VMs marked busy now, named (empty when no work runs).
+    func heldLocks() async -> [String] {
+        (await allocation.busyKeys).sorted() + activeVMs.withLock { $0.keys.sorted().map { "busy \($0)" } }
     }
 
     /// Every assignment on `pf`.

@@ -18,6 +18,9 @@ actor KeyedLock<Key: Hashable & Sendable> {
         await withCheckedContinuation { waiters[key, default: []].append($0) }
     }
 
+    /// The keys held or waited for now: empty when nothing is locked.
+    var busyKeys: Set<Key> { held.union(waiters.keys) }
+
     private func release(_ key: Key) {
         if var queue = waiters[key], !queue.isEmpty {
             let next = queue.removeFirst()
@@ -47,6 +50,9 @@ actor KeyedSharedLock<Key: Hashable & Sendable> {
         defer { release(key, exclusive: false) }
         return try await body()
     }
+
+    /// The keys held or waited for now: empty when nothing is locked.
+    var busyKeys: Set<Key> { Set(entries.keys) }
 
     /// Runs `body` while holding `key` alone.
     func withExclusive<T: Sendable>(_ key: Key, _ body: @Sendable () async throws -> T) async rethrows -> T {

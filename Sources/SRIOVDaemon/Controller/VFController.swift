@@ -201,6 +201,14 @@ public final class VFController: Sendable {
         return VFReport(location: location, results: results.values.sorted { $0.setting < $1.setting }, settings: settings)
     }
 
+    /// Records the settings `report` read as the VF's original unless one is
+    /// recorded already: a VF handed over as it was (nothing written) still
+    /// has its original from then on, and what sriovd changes later (a
+    /// drift corrected) is put back to it, not to what the drift left.
+    func keepOriginal(_ report: VFReport) throws(ControllerError) {
+        try recordOriginal(report.location, before: report.settings, changed: [])
+    }
+
     /// Puts back exactly the settings sriovd changed on this VF since it
     /// first touched it, and forgets the original once they are back.
     public func restore(vf address: PCIAddress) async throws(ControllerError) -> VFReport {
@@ -416,6 +424,11 @@ public final class VFController: Sendable {
     /// The PF's VF count now (nil: not an SR-IOV PF).
     public func numVFs(pf: PCIAddress) async -> Int? {
         await host.numVFs(pf: pf)
+    }
+
+    /// The VFs and PFs locked now, named (empty when no work runs).
+    func heldLocks() async -> [String] {
+        (await vfLocks.busyKeys).map { "vf \($0)" }.sorted() + (await pfLocks.busyKeys).map { "pf \($0)" }.sorted()
     }
 
     /// Forgets the original settings of a VF that no longer exists.

@@ -12,7 +12,9 @@ import Glibc
 /// `release.restored`, and `migration.<operation>.<step>` for each step of a
 /// migration's timeline (`migration.incoming.reserve`,
 /// `migration.complete.mac`, `migration.abort.release`,
-/// `migration.rollback.detach`, ...).
+/// `migration.rollback.detach`, ...), and `migration.complete.mac.set`
+/// inside the `mac` step of a host-driver VF (its MAC set, its driver not
+/// re-probed yet).
 ///
 /// What happens at a point is this value's choice:
 /// - `none`: nothing (what the daemon does unless a test asks);

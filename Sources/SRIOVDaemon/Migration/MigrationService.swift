@@ -444,6 +444,8 @@ public final class MigrationService: Sendable {
             if report.failed { throw .hostFailure("setting the MAC of \(a.vf): \(report.failures)") }
             var detail = "PF \(a.pf) vf \(a.vfIndex) mac \(mac)"
             guard a.driver == .host else { return (nil, detail) }
+            // Inside the step: the MAC is set, the driver not re-probed yet.
+            await self.crashPoints.hit("migration.\(operation).mac.set")
             let vf = await self.assignments.failoverVF(a)
             let held = try await Self.adapting { () throws(FailoverError) in try await adapter.isAttached(vf) }
             if held == true {
@@ -642,6 +644,11 @@ public final class MigrationService: Sendable {
         defer { _ = running.withLock { $0.remove(vm) } }
         // The VM's VFs are in motion: drift checks leave them alone meanwhile.
         return try await assignments.busy(vm: vm) { () throws(ControllerError) in try await body() }
+    }
+
+    /// The VMs with a migration operation running now (empty when none runs).
+    func runningVMs() -> [String] {
+        running.withLock { $0.sorted() }
     }
 
     private func settle(

@@ -166,6 +166,13 @@ public final class HostWatcher: Service, Sendable {
         for pf in addresses.sorted() { queue.yield(.check(pf, trigger: trigger)) }
     }
 
+    /// PFs with a check scheduled or a heal running now, named (empty when idle).
+    func busyPFs() -> [String] {
+        pfs.withLock { state in
+            state.filter { $0.value.checkScheduled || $0.value.healing }.keys.sorted().map { "watching \($0)" }
+        }
+    }
+
     private func claimCheck(_ pf: PCIAddress) -> Bool {
         pfs.withLock { state in
             if state[pf, default: PFState()].checkScheduled {
