@@ -108,6 +108,8 @@ reset_guest() {
   done
   for m in $(findmnt -rn -o TARGET | grep -E '^/run/sriovd' | sort -r); do umount -l "$m" || true; done
   rm -rf /run/sriovd /run/sriovd-* /var/lib/sriovd-test /etc/sriovd-test
+  # A scenario that ran systemd leaves its journal: the next one reads its own.
+  rm -rf /run/log/journal /var/log/journal
   rig_log "guest reset"
 }
 

@@ -116,8 +116,10 @@ r purged_status "$(dpkg-query -W -f '${Status}' sriovd 2>/dev/null || echo not-i
 r purged_paths "$(ls -d /etc/sriovd /var/lib/sriovd /run/sriovd /etc/systemd/system/sockets.target.wants/sriovd.socket 2>/dev/null | wc -l)"
 systemctl daemon-reload
 r purged_units "$(systemctl list-unit-files 'sriovd.*' --no-legend | wc -l)"
+# (/run/rig-bin: the rig's copy of the binaries under test, not the package's.)
 leftovers="$(while read -r upper; do
-  find "$upper" \( -path "$upper/sriovd-pkg-units" -o -path "$upper/sriovd-pkg-uppers" \) -prune -o -name '*sriovd*' -print
+  find "$upper" \( -path "$upper/sriovd-pkg-units" -o -path "$upper/sriovd-pkg-uppers" -o -path /run/rig-bin \) -prune \
+    -o -name '*sriovd*' -print
 done </run/sriovd-pkg-uppers 2>/dev/null | grep -v '^/run/systemd/' | sort | tr '\n' ' ')"
 r leftovers "${leftovers:-none}"
 journalctl -u sriovd.service --no-pager -o short-monotonic >"$RIG_OUT/sriovd-journal.txt" 2>&1 || true
