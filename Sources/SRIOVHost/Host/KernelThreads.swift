@@ -6,8 +6,9 @@ import NIOPosix
 /// every request; a call parked there for a slow driver would stall them all.
 ///
 /// The pool is wider than the cooperative pool, so that calls held by one
-/// slow PF leave threads for the others. Calls are never cancelled once
-/// submitted: a kernel write either runs or the caller is told it did not.
+/// slow PF leave threads for the others (a PF holds as many as it has calls
+/// in flight: one per VF being changed at most, under the daemon's locks).
+/// A call is never cancelled once submitted: a kernel write asked for is made.
 public final class KernelThreads: Sendable {
     /// The process's pool (started at first use, never stopped).
     public static let shared = KernelThreads(threads: 16)

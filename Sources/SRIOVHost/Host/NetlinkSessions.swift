@@ -5,7 +5,10 @@ import Synchronization
 /// one, and gives it back when done. No caller waits for another's kernel
 /// round trip: a write to one PF that the driver holds for seconds leaves
 /// every other PF's reads and writes free. Serializing work on one PF is
-/// the caller's business (the daemon's per-PF lock).
+/// the caller's business (the daemon's per-PF lock). The kernel still runs
+/// each VF request under RTNL, its one lock for all links: what overlaps is
+/// everything around it (waiting on the socket, sysfs, the caller's own
+/// work), and a driver that sleeps while holding RTNL holds every PF.
 ///
 /// A session is used by one thread at a time: taken out of the pool, used,
 /// put back. Sessions not needed any more are closed (a few stay open, so a
