@@ -131,13 +131,16 @@ fi
 [ -s "$out/report.txt" ] || { log "no report in $out"; exit 2; }
 
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+# The binary's folder as the reports name it: under the repository, relative to it.
+bin_shown="$bin"
+case "$bin_shown" in "$repo"/*) bin_shown="${bin_shown#"$repo"/}" ;; /*) bin_shown="$(basename "$bin_shown")" ;; esac
 {
   printf 'host: %s, %s core(s), %s, load average %s; guest: QEMU TCG (no KVM): absolute figures are inflated by emulation, compare ratios\n' \
     "${cpu:-unknown CPU}" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)"
   if has sriovd; then
     build="debug"
     case "$(realpath "$bin")" in */release|*/release/) build="release" ;; esac
-    printf 'sriovd binary: %s build (%s)\n' "$build" "$(basename "$(dirname "$(realpath "$bin")")")/$(basename "$(realpath "$bin")")/sriovd"
+    printf 'sriovd binary: %s build (%s/sriovd)\n' "$build" "$bin_shown"
   fi
   cat "$out/report.txt"
 } >"$out/full-report.txt"
@@ -147,8 +150,7 @@ if [ "$update" = 1 ] && [ "$status" = 0 ]; then
   section="$out/docs-section.md"
   {
     printf '`scripts/bench/vf-programming.sh --rounds %s%s --bin %s --update-docs`, %s:\n\n```\n' \
-      "$rounds" "$([ "$concurrent" = 1 ] && echo ' --concurrent')" \
-      "$(basename "$(dirname "$(realpath "$bin")")")/$(basename "$(realpath "$bin")")" "$(date -u '+%Y-%m-%d %H:%M UTC')"
+      "$rounds" "$([ "$concurrent" = 1 ] && echo ' --concurrent')" "$bin_shown" "$(date -u '+%Y-%m-%d %H:%M UTC')"
     # The interpreter's path is this machine's: the docs name it python3.
     py_name="python3 $("$py" -c 'import platform; print(platform.python_version())')"
     awk -v p="$py" -v n="$py_name" '{ while ((i = index($0, p)) > 0) $0 = substr($0, 1, i - 1) n substr($0, i + length(p)); print }' \
