@@ -122,6 +122,8 @@ public final class FakeHost: HostPort, Sendable {
     /// Called inside each write, before it takes effect (to hold a write
     /// open in a race test).
     private let writeHook = Mutex<(@Sendable (VFLocation) async -> Void)?>(nil)
+    /// Per PF: its writes wait here until the test opens the gate.
+    private let writeGates = Mutex<[PCIAddress: WriteGate]>([:])
 
     public init(_ pfs: [PF]) {
         state.withLock { s in
@@ -171,6 +173,60 @@ public final class FakeHost: HostPort, Sendable {
     /// Runs `hook` inside every write from now on (nil: none).
     public func onWrite(_ hook: (@Sendable (VFLocation) async -> Void)?) {
         writeHook.withLock { $0 = hook }
+    }
+
+    /// Holds every write to `pf`'s VFs from now on, before it takes effect,
+    /// until the returned gate is opened: a PF whose driver answers slowly
+    /// (a firmware call under RTNL). Writes to other PFs are not held.
+    public func holdWrites(pf: PCIAddress) -> WriteGate {
+        let gate = WriteGate()
+        writeGates.withLock { $0[pf] = gate }
+        return gate
+    }
+
+    /// Writes held until `open()`; see `holdWrites(pf:)`.
+    public final class WriteGate: Sendable {
+        private struct State {
+            var isOpen = false
+            var waiting: [CheckedContinuation<Void, Never>] = []
+            var held = 0
+        }
+        private let state = Mutex(State())
+
+        /// How many writes have reached the gate (held, or let through once open).
+        public var held: Int { state.withLock { $0.held } }
+
+        /// Lets every held write, and every later one, through.
+        public func open() {
+            let waiting = state.withLock { s in
+                s.isOpen = true
+                defer { s.waiting = [] }
+                return s.waiting
+            }
+            for continuation in waiting { continuation.resume() }
+        }
+
+        /// Waits until `count` writes have been held, at most `timeout`;
+        /// false when fewer arrived.
+        public func waitUntilHeld(_ count: Int = 1, timeout: Duration = .seconds(10)) async -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while held < count {
+                if ContinuousClock.now >= deadline { return false }
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+            return true
+        }
+
+        func pass() async {
+            await withCheckedContinuation { continuation in
+                let passes = state.withLock { s in
+                    s.held += 1
+                    if !s.isOpen { s.waiting.append(continuation) }
+                    return s.isOpen
+                }
+                if passes { continuation.resume() }
+            }
+        }
     }
 
     /// `rmmod igb`: the PF loses its driver and netdev, and every VF with
@@ -282,6 +338,7 @@ public final class FakeHost: HostPort, Sendable {
 
     public func write(_ config: VFConfig, to vf: VFLocation) async -> [VFAttributeResult] {
         if let hook = writeHook.withLock({ $0 }) { await hook(vf) }
+        if let gate = writeGates.withLock({ $0[vf.pf] }) { await gate.pass() }
         return state.withLock { s in
             let attributes = VFSettingGroup.sendingOrder.filter(VFSettingGroup.groups(in: config).contains)
             s.writes.append(config)

@@ -49,7 +49,7 @@ struct ControlNumVFsTests {
         #expect(kernel.control.vfLinkCount(pf: pf) == 4)
     }
 
-    @Test("sriov_numvfs and binding writes run on NIO's blocking pool, not on the cooperative threads")
+    @Test("sriov_numvfs and binding writes run on the kernel threads, not on the cooperative threads")
     func blockingWritesLeaveTheCooperativePool() async throws {
         let kernel = try kernel(numVFs: 0)
         try await kernel.control.setNumVFs(pf: pf, to: 2, timeout: .seconds(5))

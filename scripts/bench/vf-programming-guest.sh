@@ -5,7 +5,10 @@
 # results.json.
 #
 # usage: vf-programming-guest.sh --python PY [--rounds N] [--methods LIST]
-#                                [--bin DIR] [--call-timeout S] [--budget S]
+#                                [--bin DIR] [--call-timeout S] [--budget S] [--concurrent]
+#
+# --concurrent: the second igb PF gets all its VFs too, and vf_bench.py also
+# programs both PFs through sriovd, one at a time and at once.
 #
 # Exits 0 once the report is written (whether or not every method could be
 # measured: $RIG_OUT/bench-status says, 0 = all measured, 1 = not all), non-zero
@@ -14,6 +17,7 @@ set -euo pipefail
 . "$RIG_REPO/scripts/rig/lib.sh"
 
 python="" rounds=20 methods="sriovd,ip,pyroute2,rawnl" bin="$RIG_REPO/.build/debug" call_timeout=10 budget=900
+concurrent=0
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --python) python="$2"; shift 2 ;;
@@ -22,6 +26,7 @@ while [ "$#" -gt 0 ]; do
     --bin) bin="$2"; shift 2 ;;
     --call-timeout) call_timeout="$2"; shift 2 ;;
     --budget) budget="$2"; shift 2 ;;
+    --concurrent) concurrent=1; shift ;;
     *) rig_die "unknown argument: $1" ;;
   esac
 done
@@ -34,7 +39,13 @@ read -r -a pfs <<< "${RIG_PFS:-}"
 pf="${pfs[0]}"
 dev="/sys/bus/pci/devices/$pf"
 netdev="$(rig_pf_netdev "$pf")"
-total="$(cat "$dev/sriov_totalvfs")"
+pf2="" dev2="" netdev2=""
+if [ "$concurrent" = 1 ]; then
+  [ "${#pfs[@]}" -ge 2 ] || rig_die "--concurrent needs two SR-IOV PFs in the guest (RIG_PFS: ${RIG_PFS:-})"
+  pf2="${pfs[1]}"
+  dev2="/sys/bus/pci/devices/$pf2"
+  netdev2="$(rig_pf_netdev "$pf2")"
+fi
 
 sriovd_pid=""
 # sriovd logs one line per change: keep that off the 9p share (RIG_OUT) while
@@ -48,15 +59,22 @@ cleanup() {
   fi
   [ -f "$sriovd_log" ] && cp "$sriovd_log" "$RIG_OUT/sriovd.log" 2>/dev/null || true
   [ -e "$dev/sriov_numvfs" ] && echo 0 > "$dev/sriov_numvfs" 2>/dev/null || true
+  if [ -n "$dev2" ] && [ -e "$dev2/sriov_numvfs" ]; then echo 0 > "$dev2/sriov_numvfs" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
-rig_log "PF $pf ($netdev): up, $total VFs"
-ip link set dev "$netdev" up
-rig_set_numvfs "$pf" "$total"
-# Let the link come up before timing anything (its carrier event reaches the VFs).
-rig_wait_for "[ \"\$(cat /sys/class/net/$netdev/operstate)\" = up ]" 30 \
-  || rig_log "WARNING: $netdev operstate is $(cat "/sys/class/net/$netdev/operstate"), going on"
+for p in "$pf" $pf2; do
+  n="$(rig_pf_netdev "$p")"
+  t="$(cat "/sys/bus/pci/devices/$p/sriov_totalvfs")"
+  rig_log "PF $p ($n): up, $t VFs"
+  ip link set dev "$n" up
+  rig_set_numvfs "$p" "$t"
+done
+# Let the links come up before timing anything (the carrier event reaches the VFs).
+for n in "$netdev" $netdev2; do
+  rig_wait_for "[ \"\$(cat /sys/class/net/$n/operstate)\" = up ]" 30 \
+    || rig_log "WARNING: $n operstate is $(cat "/sys/class/net/$n/operstate"), going on"
+done
 rig_settle 30
 
 sriovd_note=""
@@ -92,7 +110,7 @@ esac
 rc=0
 timeout --kill-after=10 "$budget" "$python" "$RIG_REPO/scripts/bench/vf_bench.py" \
   --pf "$pf" --rounds "$rounds" --methods "$methods" --call-timeout "$call_timeout" \
-  --out "$RIG_OUT" ${sriovd_note:+--sriovd-note "$sriovd_note"} || rc=$?
+  --out "$RIG_OUT" ${sriovd_note:+--sriovd-note "$sriovd_note"} ${pf2:+--concurrent-pf "$pf2"} || rc=$?
 case "$rc" in
   0|1) echo "$rc" > "$RIG_OUT/bench-status" ;;
   124|137) rig_die "vf_bench.py did not finish within ${budget}s" ;;

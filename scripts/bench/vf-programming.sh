@@ -8,6 +8,7 @@
 #
 # usage: scripts/bench/vf-programming.sh [--rounds N] [--methods sriovd,ip,pyroute2,rawnl]
 #          [--bin DIR] [--python PY] [--out DIR] [--call-timeout S] [--timeout S]
+#          [--concurrent] [--update-docs]
 #
 #   --rounds N        counted rounds (default 20), after one warm-up round
 #   --methods LIST    comma-separated subset of sriovd,ip,pyroute2,rawnl (default all;
@@ -18,6 +19,12 @@
 #   --out DIR         results folder (default: a new /tmp/vf-bench.XXXXXX, kept)
 #   --call-timeout S  bound on one programming call (default 10)
 #   --timeout S       bound on the whole VM run (default 600 + 15 s per round)
+#   --concurrent      two igb PFs with all their VFs; after the methods above,
+#                     program both PFs' VFs through sriovd, one PF at a time and
+#                     both at once (a client per PF), and print the speed-up
+#                     (needs sriovd among the methods)
+#   --update-docs     also write the report into docs/benchmarks.md (between
+#                     its vf-programming markers)
 #
 # Prints the report (also in DIR/report.txt; raw samples in DIR/results.json).
 # Exit status: 0 every method measured; 1 some method not measured (e.g. the
@@ -27,11 +34,11 @@ set -euo pipefail
 
 log() { printf '[vf-bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
-usage() { sed -n '8,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 rounds=20 methods="sriovd,ip,pyroute2,rawnl" bin="${SRIOVD_BIN_DIR:-$repo/.build/debug}" python="" out=""
-call_timeout=10 timeout=""
+call_timeout=10 timeout="" concurrent=0 update=0
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
@@ -41,7 +48,9 @@ while [ "$#" -gt 0 ]; do
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --call-timeout) call_timeout="${2:?--call-timeout needs seconds}"; shift 2 ;;
     --timeout) timeout="${2:?--timeout needs seconds}"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --concurrent) concurrent=1; shift ;;
+    --update-docs) update=1; shift ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) log "unknown argument: $1"; usage ;;
   esac
 done
@@ -55,6 +64,13 @@ for m in "${mlist[@]}"; do
   case "$m" in sriovd|ip|pyroute2|rawnl) ;; *) die "unknown method '$m' (known: sriovd, ip, pyroute2, rawnl)" ;; esac
 done
 has() { case ",$methods," in *,"$1",*) return 0 ;; *) return 1 ;; esac; }
+if [ "$concurrent" = 1 ] && ! has sriovd; then die "--concurrent programs two PFs through sriovd: keep sriovd in --methods"; fi
+doc="$repo/docs/benchmarks.md"
+begin='<!-- vf-programming figures: scripts/bench/vf-programming.sh --update-docs -->'
+end='<!-- end of vf-programming figures -->'
+if [ "$update" = 1 ]; then
+  grep -qF "$begin" "$doc" && grep -qF "$end" "$doc" || die "docs/benchmarks.md has no vf-programming markers"
+fi
 
 # A python3 for the guest. It must be an absolute path that exists in the guest
 # (which shares this file system but not PATH), so resolve
@@ -101,10 +117,12 @@ out="$(realpath "$out")"
 log "results in $out (VM run bounded to ${timeout}s)"
 
 rc=0
-"$repo/scripts/rig/run.sh" --pfs 1 --timeout "$timeout" --out "$out" \
+guest_flags=()
+[ "$concurrent" = 1 ] && guest_flags+=(--concurrent)
+"$repo/scripts/rig/run.sh" --pfs "$((concurrent + 1))" --timeout "$timeout" --out "$out" \
   "$repo/scripts/bench/vf-programming-guest.sh" \
   --python "$py" --rounds "$rounds" --methods "$methods" --bin "$bin" \
-  --call-timeout "$call_timeout" --budget "$((timeout - 120 > 60 ? timeout - 120 : 60))" || rc=$?
+  --call-timeout "$call_timeout" --budget "$((timeout - 120 > 60 ? timeout - 120 : 60))" "${guest_flags[@]}" || rc=$?
 if [ "$rc" -ne 0 ]; then
   log "the benchmark did not run to the end (run.sh exit $rc); logs in $out"
   [ "$rc" -eq 3 ] && exit 3
@@ -113,11 +131,40 @@ fi
 [ -s "$out/report.txt" ] || { log "no report in $out"; exit 2; }
 
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
-printf 'host: %s, %s core(s), %s; guest: QEMU TCG (no KVM): absolute figures are inflated by emulation, compare ratios\n' \
-  "${cpu:-unknown CPU}" "$(nproc)" "$(uname -r)"
-if has sriovd; then printf 'sriovd binary: %s\n' "$bin/sriovd"; fi
-cat "$out/report.txt"
+# The binary's folder as the reports name it: under the repository, relative to it.
+bin_shown="$bin"
+case "$bin_shown" in "$repo"/*) bin_shown="${bin_shown#"$repo"/}" ;; /*) bin_shown="$(basename "$bin_shown")" ;; esac
+{
+  printf 'host: %s, %s core(s), %s, load average %s; guest: QEMU TCG (no KVM): absolute figures are inflated by emulation, compare ratios\n' \
+    "${cpu:-unknown CPU}" "$(nproc)" "$(uname -r)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  if has sriovd; then
+    build="debug"
+    case "$(realpath "$bin")" in */release|*/release/) build="release" ;; esac
+    printf 'sriovd binary: %s build (%s/sriovd)\n' "$build" "$bin_shown"
+  fi
+  cat "$out/report.txt"
+} >"$out/full-report.txt"
+cat "$out/full-report.txt"
 status="$(cat "$out/bench-status" 2>/dev/null || echo 1)"
+if [ "$update" = 1 ] && [ "$status" = 0 ]; then
+  section="$out/docs-section.md"
+  {
+    printf '`scripts/bench/vf-programming.sh --rounds %s%s --bin %s --update-docs`, %s:\n\n```\n' \
+      "$rounds" "$([ "$concurrent" = 1 ] && echo ' --concurrent')" "$bin_shown" "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    # The interpreter's path is this machine's: the docs name it python3.
+    py_name="python3 $("$py" -c 'import platform; print(platform.python_version())')"
+    awk -v p="$py" -v n="$py_name" '{ while ((i = index($0, p)) > 0) $0 = substr($0, 1, i - 1) n substr($0, i + length(p)); print }' \
+      "$out/full-report.txt"
+    printf '```\n'
+  } >"$section"
+  awk -v b="$begin" -v e="$end" -v f="$section" '
+    $0 == b { print; while ((getline line < f) > 0) print line; skip = 1; next }
+    $0 == e { skip = 0 }
+    !skip' "$doc" >"$doc.new" && mv "$doc.new" "$doc"
+  log "docs/benchmarks.md updated"
+elif [ "$update" = 1 ]; then
+  log "docs/benchmarks.md left as it was: not every method was measured"
+fi
 if [ "$status" != 0 ]; then
   log "not every method was measured (see the notes above); results in $out"
   exit 1

@@ -20,6 +20,12 @@ of its VF (a global step counter feeds the values), so none is a no-op. After ea
 method's pass over the VFs, `ip -d -j link show` must read back what was written.
 A warm-up round (not counted) runs first.
 
+With --concurrent-pf PF2 (and sriovd measured), a second part programs the VFs of
+two PFs through sriovd, round after round: once one PF at a time (PF then PF2,
+one request at a time), once both PFs at once (one client thread and connection
+per PF), in alternating order, and prints the wall time of each pass and the
+speed-up of the concurrent pass over the one-at-a-time pass, both measured here.
+
 Writes OUT/results.json (raw samples) and OUT/report.txt, prints the report.
 Exit status: 0 when every requested method was measured, 1 when at least one was
 not (endpoint missing, errors, wrong read-back), 2 for bad usage or setup.
@@ -76,10 +82,11 @@ class Deadline:
 # ---------------------------------------------------------------- the values
 
 
-def settings_for(step, vf):
-    """Values for VF `vf` at global step `step`: every field differs from step-1."""
+def settings_for(step, vf, slot=0):
+    """Values for VF `vf` (of the PF in `slot`, 0 or 1) at global step `step`:
+    every field differs from step-1; the two PFs' VFs never share a MAC."""
     return {
-        "mac": "52:54:00:%02x:%02x:%02x" % (0xB0 | vf, (step >> 8) & 0xFF, step & 0xFF),
+        "mac": "52:54:00:%02x:%02x:%02x" % ((0xB0 + 0x20 * slot) | vf, (step >> 8) & 0xFF, step & 0xFF),
         "vlan": 2 + (step * 8 + vf) % 4000,
         "qos": step % 8,
         "spoofchk": step % 2 == 0,
@@ -422,11 +429,11 @@ def read_back(pf, timeout):
     return out
 
 
-def check_read_back(pf, step, timeout):
+def check_read_back(pf, step, timeout, slot=0):
     got = read_back(pf, timeout)
     bad = []
     for idx, _ in pf["vfs"]:
-        want = settings_for(step, idx)
+        want = settings_for(step, idx, slot)
         have = got.get(idx)
         if have is None:
             bad.append("VF %d missing from ip -d -j link show" % idx)
@@ -462,6 +469,100 @@ def fmt_ratio(a, b):
     return "%.2f" % (a / b)
 
 
+# ---------------------------------------------------------------- two PFs at once
+
+
+def patch_vfs(socket_path, timeout, pf, step, slot, latencies):
+    """PATCHes every VF of `pf` in turn on a connection of its own; appends each
+    request's ms to `latencies`. Bounded by the socket timeout (threads cannot
+    use SIGALRM)."""
+    conn = UnixHTTPConnection(socket_path, timeout)
+    try:
+        for idx, vf_pci in pf["vfs"]:
+            s = settings_for(step, idx, slot)
+            body = json.dumps({"mac": s["mac"], "vlan": s["vlan"], "qos": s["qos"],
+                               "spoofCheck": s["spoofchk"], "trust": s["trust"]}).encode()
+            t0 = time.perf_counter_ns()
+            conn.request("PATCH", "/v1/vfs/" + vf_pci, body=body,
+                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+            latencies.append((time.perf_counter_ns() - t0) / 1e6)
+            if resp.status != 200:
+                raise CallFailed("PATCH /v1/vfs/%s: HTTP %d: %s" % (vf_pci, resp.status, data[:300]))
+    finally:
+        conn.close()
+
+
+def concurrent_part(args, pfs, step):
+    """Programs the VFs of both PFs, one PF at a time and both at once, in
+    alternating order, every round. Returns (results, report lines, step)."""
+    import threading
+
+    def one_pass(mode, step):
+        latencies = []
+        errors = []
+
+        def run(pf, slot):
+            try:
+                patch_vfs(args.socket, args.call_timeout, pf, step, slot, latencies)
+            except Exception as e:  # reported, the part stops
+                errors.append("%s: %s: %s" % (pf["pci"], type(e).__name__, e))
+
+        t0 = time.perf_counter_ns()
+        if mode == "sequential":
+            for slot, pf in enumerate(pfs):
+                run(pf, slot)
+        else:
+            threads = [threading.Thread(target=run, args=(pf, slot)) for slot, pf in enumerate(pfs)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        wall = (time.perf_counter_ns() - t0) / 1e6
+        if errors:
+            raise CallFailed("; ".join(errors))
+        for slot, pf in enumerate(pfs):
+            check_read_back(pf, step, args.call_timeout, slot)
+        return wall, latencies
+
+    walls = {"sequential": [], "concurrent": []}
+    per_vf = {"sequential": [], "concurrent": []}
+    status = "measured"
+    for rnd in range(-1, args.rounds):  # -1: warm-up
+        order = ["sequential", "concurrent"] if rnd % 2 == 0 else ["concurrent", "sequential"]
+        try:
+            for mode in order:
+                step += 1
+                wall, latencies = one_pass(mode, step)
+                if rnd >= 0:
+                    walls[mode].append(wall)
+                    per_vf[mode].extend(latencies)
+        except (CallFailed, OSError, http.client.HTTPException) as e:
+            status = "%s (round %s)" % (e, "warm-up" if rnd < 0 else rnd + 1)
+            break
+    vfs = sum(len(pf["vfs"]) for pf in pfs)
+    seq, conc = summary(walls["sequential"]), summary(walls["concurrent"])
+    lat_seq, lat_conc = summary(per_vf["sequential"]), summary(per_vf["concurrent"])
+    lines = ["", "two PFs through sriovd: %s (%s) and %s (%s), %d VFs per pass, %d rounds (+1 warm-up), "
+             "one PF at a time vs both at once (one client thread per PF), alternating"
+             % (pfs[0]["pci"], pfs[0]["netdev"], pfs[1]["pci"], pfs[1]["netdev"], vfs, args.rounds)]
+    if status != "measured" or not seq or not conc:
+        lines.append("two PFs: NOT MEASURED: %s" % status)
+    else:
+        lines.append("%-34s %6s %9s %9s %9s %9s %9s" % ("pass over both PFs (ms)", "count", "p50", "p90", "p99", "max", "mean"))
+        for label, st in (("one PF at a time, wall", seq), ("two PFs at once, wall", conc),
+                          ("  one at a time, per VF", lat_seq), ("  two at once, per VF", lat_conc)):
+            lines.append("%-34s %6d %9.2f %9.2f %9.2f %9.2f %9.2f" % (
+                label, st["count"], st["p50"], st["p90"], st["p99"], st["max"], st["mean"]))
+        lines.append("speed-up of two PFs at once over one at a time (wall, p50 / mean): %s / %s"
+                     % (fmt_ratio(seq["p50"], conc["p50"]), fmt_ratio(seq["mean"], conc["mean"])))
+    results = {"status": status, "pfs": [pf["pci"] for pf in pfs], "wall_ms": walls, "per_vf_ms": per_vf,
+               "wall_stats": {"sequential": seq, "concurrent": conc},
+               "speedup_p50": (seq["p50"] / conc["p50"]) if seq and conc and conc["p50"] else None}
+    return results, lines, step
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -474,6 +575,8 @@ def main():
     ap.add_argument("--call-timeout", type=float, default=10.0, help="seconds per call")
     ap.add_argument("--out", required=True, help="folder for results.json and report.txt")
     ap.add_argument("--sriovd-note", default="", help="why sriovd is unavailable, if it is")
+    ap.add_argument("--concurrent-pf", default="",
+                    help="a second PF: also program both PFs' VFs through sriovd, one PF at a time and at once")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
@@ -546,6 +649,13 @@ def main():
     stats = {m: summary(samples[m]) if status.get(m) == "measured" else None for m in methods}
     nl_stats = summary(netlink["sriovd"]) if "sriovd" in methods and status.get("sriovd") == "measured" else None
     ctl_stats = summary(active["sriovd"].controller_ms) if nl_stats and "sriovd" in active else None
+    concurrent, concurrent_lines = None, []
+    if args.concurrent_pf:
+        if status.get("sriovd") != "measured":
+            concurrent_lines = ["", "two PFs: NOT MEASURED: sriovd was not measured (%s)" % status.get("sriovd", "not among the methods")]
+            concurrent = {"status": "sriovd not measured"}
+        else:
+            concurrent, concurrent_lines, step = concurrent_part(args, [pf, pf_info(args.concurrent_pf)], step)
 
     # ---- report
     lines = []
@@ -585,6 +695,7 @@ def main():
     for name, x, y, _ in ratios:
         lines.append("  %-38s %7s %7s" % (name, fmt_ratio(g(x, "p50"), g(y, "p50")),
                                           fmt_ratio(g(x, "p99"), g(y, "p99"))))
+    lines.extend(concurrent_lines)
     notes = []
     for m in methods:
         if status.get(m) != "measured":
@@ -605,13 +716,16 @@ def main():
                    "sriovd_controller_ms": getattr(active.get("sriovd"), "controller_ms", []),
                    "samples_ms": samples, "sriovd_netlink_ms": netlink.get("sriovd", []),
                    "sriovd_sample_response": getattr(active.get("sriovd"), "sample_response", None),
-                   "python": sys.executable, "elapsed_s": elapsed}, f, indent=1)
+                   "concurrent": concurrent, "python": sys.executable, "elapsed_s": elapsed}, f, indent=1)
     with open(os.path.join(args.out, "report.txt"), "w") as f:
         f.write(report)
     sys.stdout.write(report)
     for meth in active.values():
         meth.close()
-    return 0 if all(status.get(m) == "measured" for m in methods) else 1
+    measured = all(status.get(m) == "measured" for m in methods)
+    if concurrent is not None and concurrent.get("status") != "measured":
+        measured = False
+    return 0 if measured else 1
 
 
 if __name__ == "__main__":

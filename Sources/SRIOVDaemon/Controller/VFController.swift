@@ -161,10 +161,13 @@ public final class VFController: Sendable {
         let groups = VFSettingGroup.groups(in: toWrite)
         var after: VFSettings? = groups.isEmpty ? before : nil
         if !groups.isEmpty {
-            let hadOriginal = mode == .request ? try loadOriginal(location.vf) != nil : true
-            if mode == .request {
-                // The original is on disk before the first write: a crash
-                // between here and the end still knows what to restore.
+            let original = mode == .request ? try loadOriginal(location.vf) : nil
+            let hadOriginal = mode == .request ? original != nil : true
+            // The original is on disk before the first write: a crash between
+            // here and the end still knows what to restore. One that already
+            // covers every group changed here is not written again (a change
+            // of a configured VF costs no SQLite commit).
+            if mode == .request, !(original.map { groups.isSubset(of: $0.changed) } ?? false) {
                 try recordOriginal(location, before: before, changed: groups)
             }
             let (written, lastRead) = try await writeAndVerify(toWrite, to: location)

@@ -99,6 +99,29 @@ extension SRIOVDeviceControl {
     @discardableResult
     public func bind(_ device: PCIAddress, to wanted: DriverChoice) async throws(ControlError) -> String? {
         let choice: DriverChoice = wanted == .named("vfio-pci") ? .vfio : wanted
+        let started = try await threads.run { [self] () throws(ControlError) in try startBinding(device, choice) }
+        if case .finished(let driver) = started { return driver }
+
+        let deadline = ContinuousClock.now + bindTimeout
+        let (sysfs, paths) = (sysfs, paths)
+        let (driver, done) = try await poll(
+            until: deadline, device: device, step: "bind to \(choice)",
+            observe: { sysfs.linkBasename(paths.device(device, "driver")) }, isDone: { choice.isSatisfied(by: $0) })
+        if !done { throw .bindTimedOut(device: device, wanted: choice, current: driver, timeout: bindTimeout) }
+        return driver
+    }
+
+    /// Where `startBinding` left the device.
+    private enum BindingStart: Sendable {
+        /// Already as asked: nothing to wait for.
+        case finished(driver: String?)
+        /// The wanted driver was asked to probe it.
+        case probing
+    }
+
+    /// The checks and writes of `bind`, up to the probe (blocking: call it
+    /// on the kernel threads).
+    private func startBinding(_ device: PCIAddress, _ choice: DriverChoice) throws(ControlError) -> BindingStart {
         guard sysfs.fileExists(paths.device(device)) else { throw .noSuchDevice(device) }
         if case .named(let name) = choice, !DriverChoice.isValidDriverName(name) {
             throw .invalidDriverName(name)
@@ -114,7 +137,7 @@ extension SRIOVDeviceControl {
         let overridePath = paths.device(device, "driver_override")
         let currentOverride = Self.override(fromSysfs: sysfs.readTrimmed(overridePath))
         let satisfied = choice.isSatisfied(by: current)
-        if satisfied && currentOverride == choice.expectedOverride { return current }
+        if satisfied && currentOverride == choice.expectedOverride { return .finished(driver: current) }
 
         if choice == .host, !satisfied, let pf = sysfs.linkBasename(paths.device(device, "physfn")),
             let pfAddress = try? PCIAddress.parse(pf, field: "physfn"),
@@ -124,23 +147,16 @@ extension SRIOVDeviceControl {
         }
 
         if currentOverride != choice.expectedOverride {
-            try await write(overridePath, choice.overrideValue, device, step: "set driver_override to \(choice)")
+            try write(overridePath, choice.overrideValue, device, step: "set driver_override to \(choice)")
         }
-        if satisfied { return current }
+        if satisfied { return .finished(driver: current) }
         if let current {
-            try await write(
-                paths.device(device, "driver/unbind"), device.description, device, step: "unbind from \(current)")
+            try write(paths.device(device, "driver/unbind"), device.description, device, step: "unbind from \(current)")
         }
         if choice != .unbound {
-            try await write(paths.driversProbe, device.description, device, step: "probe drivers")
+            try write(paths.driversProbe, device.description, device, step: "probe drivers")
         }
-
-        let deadline = ContinuousClock.now + bindTimeout
-        let (driver, done) = try await poll(
-            until: deadline, device: device, step: "bind to \(choice)",
-            observe: { sysfs.linkBasename(paths.device(device, "driver")) }, isDone: { choice.isSatisfied(by: $0) })
-        if !done { throw .bindTimedOut(device: device, wanted: choice, current: driver, timeout: bindTimeout) }
-        return driver
+        return .probing
     }
 
     /// `driver_override` as read: the kernel prints "(null)" when none is set.
@@ -149,8 +165,10 @@ extension SRIOVDeviceControl {
         return text
     }
 
-    private func write(_ path: String, _ value: String, _ device: PCIAddress, step: String) async throws(ControlError) {
-        if case .failure(let error) = await writeBlocking(path, value) {
+    private func write(_ path: String, _ value: String, _ device: PCIAddress, step: String) throws(ControlError) {
+        do {
+            try sysfs.writeFile(path, value)
+        } catch {
             throw .sysfs(error, device: device, step: step)
         }
     }

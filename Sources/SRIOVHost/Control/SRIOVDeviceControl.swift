@@ -1,4 +1,3 @@
-import NIOPosix
 import SRIOVCore
 
 /// Changes PFs and VFs through sysfs: the VF count, VF driver autoprobe,
@@ -8,10 +7,11 @@ import SRIOVCore
 ///
 /// Methods that wait for the kernel (`setNumVFs`, `bind`) poll sysfs every
 /// `pollInterval` up to a deadline, and stop when their task is cancelled.
-/// Their writes run on NIO's blocking thread pool: writing `sriov_numvfs`,
+/// Their reads and writes run on `threads`: writing `sriov_numvfs`,
 /// `drivers_probe` or `unbind` returns only when the kernel has created or
 /// probed the devices (seconds), and must not hold one of the few threads
-/// of Swift's cooperative pool, which serve every request.
+/// of Swift's cooperative pool, which serve every request. Only the waits
+/// between two reads are spent on the cooperative pool (sleeping).
 /// Nothing here serializes callers: give each PF and VF one owner.
 public struct SRIOVDeviceControl: Sendable {
     public let sysfs: any SysfsFileAccess
@@ -19,14 +19,17 @@ public struct SRIOVDeviceControl: Sendable {
     public var pollInterval: Duration
     /// How long `bind` waits for the `driver` link to change.
     public var bindTimeout: Duration
+    /// Where the sysfs reads and writes of the async methods run.
+    public let threads: KernelThreads
 
     let paths: SysfsPaths
 
     public init(
         sysfs: any SysfsFileAccess = SysfsTree(), pollInterval: Duration = .milliseconds(50),
-        bindTimeout: Duration = .seconds(10)
+        bindTimeout: Duration = .seconds(10), threads: KernelThreads = .shared
     ) {
         self.sysfs = sysfs
+        self.threads = threads
         self.pollInterval = pollInterval
         self.bindTimeout = bindTimeout
         self.paths = SysfsPaths(root: sysfs.root)
@@ -44,12 +47,14 @@ public struct SRIOVDeviceControl: Sendable {
     /// VFs appear asynchronously on some drivers (125 VFs have taken about
     /// a minute), so `timeout` bounds the whole change, including the wait.
     public func setNumVFs(pf: PCIAddress, to count: Int, timeout: Duration) async throws(ControlError) {
-        guard sysfs.fileExists(paths.device(pf)) else { throw .noSuchDevice(pf) }
-        guard let total = readInt(paths.device(pf, "sriov_totalvfs")) else { throw .notAPhysicalFunction(pf) }
-        guard count >= 0, count <= total else {
-            throw .vfCountOutOfRange(pf: pf, requested: count, total: total)
+        let current = try await threads.run { [self] () throws(ControlError) -> Int in
+            guard sysfs.fileExists(paths.device(pf)) else { throw .noSuchDevice(pf) }
+            guard let total = readInt(paths.device(pf, "sriov_totalvfs")) else { throw .notAPhysicalFunction(pf) }
+            guard count >= 0, count <= total else {
+                throw .vfCountOutOfRange(pf: pf, requested: count, total: total)
+            }
+            return readInt(paths.device(pf, "sriov_numvfs")) ?? 0
         }
-        let current = readInt(paths.device(pf, "sriov_numvfs")) ?? 0
         let deadline = ContinuousClock.now + timeout
         if current == count {
             // Nothing to write; VFs of an earlier change may still be appearing.
@@ -129,33 +134,25 @@ public struct SRIOVDeviceControl: Sendable {
 
     // MARK: Helpers
 
-    /// Writes `value` to `path` on NIO's blocking thread pool (inline only if
-    /// that pool has been shut down).
+    /// Writes `value` to `path` on the kernel threads.
     func writeBlocking(_ path: String, _ value: String) async -> Result<Void, SysfsError> {
-        let sysfs = self.sysfs
-        @Sendable func write() -> Result<Void, SysfsError> {
-            Result { () throws(SysfsError) in try sysfs.writeFile(path, value) }
-        }
-        do {
-            return try await NIOThreadPool.singleton.runIfActive(write)
-        } catch {
-            return write()
-        }
+        await threads.run { [sysfs] in Result { () throws(SysfsError) in try sysfs.writeFile(path, value) } }
     }
 
     func readInt(_ path: String) -> Int? {
         sysfs.readTrimmed(path).flatMap { Int($0) }
     }
 
-    /// Reads `observe()` until `isDone` accepts it or `deadline` passes, and
-    /// returns the last value read and whether it was accepted. Reads once
-    /// more at the deadline, so a short timeout still sees a fast kernel.
-    func poll<Value>(
+    /// Reads `observe()` (on the kernel threads) until `isDone` accepts it
+    /// or `deadline` passes, and returns the last value read and whether it
+    /// was accepted. Reads once more at the deadline, so a short timeout
+    /// still sees a fast kernel.
+    func poll<Value: Sendable>(
         until deadline: ContinuousClock.Instant, device: PCIAddress, step: String,
-        observe: () -> Value, isDone: (Value) -> Bool
+        observe: @escaping @Sendable () -> Value, isDone: (Value) -> Bool
     ) async throws(ControlError) -> (Value, Bool) {
         while true {
-            let value = observe()
+            let value = await threads.run(observe)
             if isDone(value) { return (value, true) }
             let now = ContinuousClock.now
             if now >= deadline { return (value, false) }

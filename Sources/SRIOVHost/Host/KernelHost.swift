@@ -1,71 +1,80 @@
 import Logging
-import NIOPosix
 import SRIOVCore
-import Synchronization
 
 /// The host port, for real: sysfs for devices, drivers and counts, rtnetlink
-/// (one `LinkReader`, shared by the inventory and the controller) for links
-/// and VF settings, libnl for VF writes. Calls that block in the kernel run
-/// on NIO's blocking thread pool, not on the cooperative pool that serves
-/// requests.
+/// (`LinkReader`) for links and VF settings, libnl (`VFSettingsWriter`) for
+/// VF writes.
+///
+/// No lock here: each netlink call takes a session of its own
+/// (`NetlinkSessions`), so calls on different PFs never wait for each other,
+/// and the caller's per-PF lock is the only thing that orders work on one
+/// PF. Every call that blocks in the kernel (netlink, sysfs reads and
+/// writes, resets, binds) runs on `KernelThreads`, never on the cooperative
+/// pool that serves requests.
 public final class KernelHost: VFHost {
     let sysfs: SysfsTree
     let names: any PCINameResolving
+    let threads: KernelThreads
     private let control: SRIOVDeviceControl
     private let aliases: ModuleAliases
-    // One owner per netlink socket; each used under its own lock. nil (with
-    // the reason) when the socket could not be opened: listings then carry
-    // a warning, and settings reads and writes fail with it.
-    private let reader: Mutex<LinkReader?>
-    private let writer: Mutex<VFSettingsWriter?>
-    let readerError: String?
-    private let writerError: String?
+    // When a socket cannot be opened at start, listings carry the reason as a
+    // warning, and settings reads and writes fail with it.
+    let readers: NetlinkSessions<LinkReader>
+    let writers: NetlinkSessions<VFSettingsWriter>
 
-    public init(sysfs: SysfsTree = SysfsTree(), names: any PCINameResolving, logger: Logger = Logger(label: "sriovd.host")) {
+    public convenience init(
+        sysfs: SysfsTree = SysfsTree(), names: any PCINameResolving, logger: Logger = Logger(label: "sriovd.host"),
+        threads: KernelThreads = .shared
+    ) {
+        self.init(
+            sysfs: sysfs, names: names, logger: logger, threads: threads, openReader: { try LinkReader() },
+            openWriter: { try VFSettingsWriter() })
+    }
+
+    /// A host whose netlink sessions are opened by `openReader` and
+    /// `openWriter` (tests give them a transport instead of the kernel's socket).
+    init(
+        sysfs: SysfsTree, names: any PCINameResolving, logger: Logger, threads: KernelThreads,
+        openReader: @escaping @Sendable () throws -> LinkReader,
+        openWriter: @escaping @Sendable () throws -> VFSettingsWriter
+    ) {
         self.sysfs = sysfs
         self.names = names
-        self.control = SRIOVDeviceControl(sysfs: sysfs)
+        self.threads = threads
+        self.control = SRIOVDeviceControl(sysfs: sysfs, threads: threads)
         self.aliases = ModuleAliases(sysfs: sysfs)
-        // One netlink socket each, opened now; nil with the reason when that fails.
-        func open<T>(_ make: () throws -> T) -> (T?, String?) {
-            do { return (try make(), nil) } catch { return (nil, "netlink unavailable: \(error)") }
+        readers = NetlinkSessions(open: openReader)
+        writers = NetlinkSessions(open: openWriter)
+        if let unavailable = readers.unavailable {
+            logger.error("netlink unavailable; link and VF settings will be missing", metadata: ["error": "\(unavailable)"])
         }
-        let (reader, readerError) = open { try LinkReader() }
-        if let readerError {
-            logger.error("netlink unavailable; link and VF settings will be missing", metadata: ["error": "\(readerError)"])
-        }
-        let (writer, writerError) = open { try VFSettingsWriter() }
-        self.reader = Mutex(reader)
-        self.writer = Mutex(writer)
-        self.readerError = readerError
-        self.writerError = writerError
     }
 
-    struct NetlinkUnavailable: Error, CustomStringConvertible {
-        var description: String
+    /// Why links cannot be read (nil when they can).
+    var readerError: String? { readers.unavailable }
+
+    /// Runs `body` on the kernel threads.
+    func blocking<T: Sendable, Failure: Error>(
+        _ body: @escaping @Sendable () throws(Failure) -> T
+    ) async throws(Failure) -> T {
+        try await threads.run(body)
     }
 
-    /// Runs `body` on NIO's blocking pool.
-    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
-    }
-
-    /// The link with `ifindex`, through the shared reader (blocking: call it
-    /// on the blocking pool).
+    /// The link with `ifindex`, through a reader of its own (blocking: call
+    /// it on the kernel threads).
     func readLink(ifindex: Int32, counters: Bool = false) throws -> LinkInfo {
-        try reader.withLock { reader in
-            guard let reader else { throw NetlinkUnavailable(description: readerError ?? "netlink unavailable") }
-            return try reader.link(ifindex: ifindex, counters: counters)
-        }
+        try readers.with { reader in try reader.link(ifindex: ifindex, counters: counters) }
     }
 
     // MARK: VFReading
 
     public func locate(vf: PCIAddress) async -> VFLocation? {
-        guard let pf = sysfs.physicalFunction(ofVF: vf),
-            let entry = sysfs.virtualFunctions(of: pf).first(where: { $0.address == vf })
-        else { return nil }
-        return VFLocation(vf: vf, pf: pf, index: entry.index)
+        await blocking { [sysfs] in
+            guard let pf = sysfs.physicalFunction(ofVF: vf),
+                let entry = sysfs.virtualFunctions(of: pf).first(where: { $0.address == vf })
+            else { return nil }
+            return VFLocation(vf: vf, pf: pf, index: entry.index)
+        }
     }
 
     struct NoNetdev: Error, CustomStringConvertible {
@@ -75,90 +84,81 @@ public final class KernelHost: VFHost {
         }
     }
 
-    private func pfIfindex(_ pf: PCIAddress) throws -> Int32 {
+    /// The PF's ifindex (blocking: call it on the kernel threads).
+    private func pfIfindex(_ pf: PCIAddress) throws(NoNetdev) -> Int32 {
         guard let netdev = sysfs.netdevs(pf).first, let ifindex = sysfs.ifindex(pf, netdev: netdev) else {
             throw NoNetdev(pf: pf)
         }
         return ifindex
     }
 
+    /// The PF's link with its VFs (blocking: call it on the kernel threads).
+    private func readPF(_ pf: PCIAddress, counters: Bool = false) throws -> LinkInfo {
+        try readLink(ifindex: try pfIfindex(pf), counters: counters)
+    }
+
     public func settings(of vf: VFLocation) async throws -> VFSettings {
-        let ifindex = try pfIfindex(vf.pf)
-        return try await blocking { [self] in
-            let link = try self.readLink(ifindex: ifindex)
-            return link.vfs.first { $0.index == vf.index }?.settings ?? VFSettings()
+        try await blocking { [self] in
+            try self.readPF(vf.pf).vfs.first { $0.index == vf.index }?.settings ?? VFSettings()
         }
     }
 
     // MARK: PFWatching
 
     public func presence(of pf: PCIAddress) async -> PFPresence {
-        PFPresence(
-            onBus: sysfs.fileExists(sysfs.devicePath(pf)), driver: sysfs.driver(pf), netdev: sysfs.netdevs(pf).first)
+        await blocking { [sysfs] in
+            PFPresence(
+                onBus: sysfs.fileExists(sysfs.devicePath(pf)), driver: sysfs.driver(pf), netdev: sysfs.netdevs(pf).first)
+        }
     }
 
     public func vfSettings(pf: PCIAddress) async throws -> [Int: VFSettings] {
-        let ifindex = try pfIfindex(pf)
-        return try await blocking { [self] in
-            Dictionary(try self.readLink(ifindex: ifindex).vfs.map { ($0.index, $0.settings) }) { a, _ in a }
+        try await blocking { [self] in
+            Dictionary(try self.readPF(pf).vfs.map { ($0.index, $0.settings) }) { a, _ in a }
         }
     }
 
     public func vfCounters(pf: PCIAddress) async throws -> [Int: VFTrafficCounters] {
-        let ifindex = try pfIfindex(pf)
-        return try await blocking { [self] in
-            Dictionary(
-                try self.readLink(ifindex: ifindex, counters: true).vfs.map { ($0.index, $0.counters ?? VFTrafficCounters()) }
-            ) { a, _ in a }
+        try await blocking { [self] in
+            Dictionary(try self.readPF(pf, counters: true).vfs.map { ($0.index, $0.counters ?? VFTrafficCounters()) }) { a, _ in a }
         }
     }
 
     public func describe(_ vf: VFLocation, settings: VFSettings) async -> VirtualFunction {
-        VirtualFunction(
-            index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: sysfs.driver(vf.vf),
-            netdev: sysfs.netdevs(vf.vf).first, iommuGroup: sysfs.iommuGroup(vf.vf),
-            numaNode: sysfs.numaNode(vf.vf), settings: settings)
+        await blocking { [sysfs] in
+            VirtualFunction(
+                index: vf.index, pciAddress: vf.vf, pf: vf.pf, driver: sysfs.driver(vf.vf),
+                netdev: sysfs.netdevs(vf.vf).first, iommuGroup: sysfs.iommuGroup(vf.vf),
+                numaNode: sysfs.numaNode(vf.vf), settings: settings)
+        }
     }
 
     // MARK: VFSettingsWriting
 
     public func write(_ config: VFConfig, to vf: VFLocation) async -> [VFAttributeResult] {
-        func allFailed(_ error: any Error) -> [VFAttributeResult] {
-            VFSettingGroup.sendingOrder.filter(VFSettingGroup.groups(in: config).contains).map {
-                VFAttributeResult(group: $0, outcome: .failed(code: -1, message: "\(error)"))
-            }
-        }
-        let ifindex: Int32
-        do {
-            ifindex = try pfIfindex(vf.pf)
-        } catch {
-            return allFailed(error)
-        }
-        do {
-            return try await blocking { [self] in
-                try self.writer.withLock { writer in
-                    guard let writer else {
-                        throw NetlinkUnavailable(description: self.writerError ?? "netlink unavailable")
-                    }
-                    return writer.apply(config, pfIfindex: ifindex, vf: vf.index)
+        await blocking { [self] in
+            do {
+                let ifindex = try self.pfIfindex(vf.pf)
+                return try self.writers.with { writer in writer.apply(config, pfIfindex: ifindex, vf: vf.index) }
+            } catch {
+                return VFSettingGroup.sendingOrder.filter(VFSettingGroup.groups(in: config).contains).map {
+                    VFAttributeResult(group: $0, outcome: .failed(code: -1, message: "\(error)"))
                 }
             }
-        } catch {
-            return allFailed(error)
         }
     }
 
     // MARK: VFDriverBinding
 
     public func driver(of device: PCIAddress) async -> String? {
-        sysfs.driver(device)
+        await blocking { [sysfs] in sysfs.driver(device) }
     }
 
     public func bind(_ device: PCIAddress, to driver: VFDriverChoice) async throws {
         let choice: DriverChoice =
             switch driver {
             case .vfio: .vfio
-            case .host: hostDriverChoice(for: device)
+            case .host: await blocking { [self] in self.hostDriverChoice(for: device) }
             case .none: .unbound
             }
         do {
@@ -174,7 +174,8 @@ public final class KernelHost: VFHost {
     }
 
     /// The VF's own driver by name (from modules.alias), so binding works
-    /// with sriov_drivers_autoprobe=0, where the kernel would pick none.
+    /// with sriov_drivers_autoprobe=0, where the kernel would pick none
+    /// (blocking: call it on the kernel threads).
     private func hostDriverChoice(for device: PCIAddress) -> DriverChoice {
         guard let module = aliases.hostDriver(for: device) else { return .host }
         let drivers = sysfs.root + "/bus/pci/drivers/"
@@ -185,7 +186,7 @@ public final class KernelHost: VFHost {
     }
 
     public func reset(_ device: PCIAddress) async throws -> Bool {
-        try await blocking { [control] in
+        try await blocking { [control] () throws(ControlError) in
             try control.resetFunction(device) == .reset
         }
     }
@@ -193,19 +194,19 @@ public final class KernelHost: VFHost {
     // MARK: VFCountControl
 
     public func totalVFs(pf: PCIAddress) async -> Int? {
-        sysfs.intAttribute(pf, "sriov_totalvfs")
+        await blocking { [sysfs] in sysfs.intAttribute(pf, "sriov_totalvfs") }
     }
 
     public func numVFs(pf: PCIAddress) async -> Int? {
-        sysfs.intAttribute(pf, "sriov_numvfs")
+        await blocking { [sysfs] in sysfs.intAttribute(pf, "sriov_numvfs") }
     }
 
     public func driversAutoprobe(pf: PCIAddress) async -> Bool? {
-        sysfs.intAttribute(pf, "sriov_drivers_autoprobe").map { $0 != 0 }
+        await blocking { [sysfs] in sysfs.intAttribute(pf, "sriov_drivers_autoprobe").map { $0 != 0 } }
     }
 
     public func vfAddresses(pf: PCIAddress) async -> [(index: Int, address: PCIAddress)] {
-        sysfs.virtualFunctions(of: pf)
+        await blocking { [sysfs] in sysfs.virtualFunctions(of: pf) }
     }
 
     struct NetdevsMissing: Error, CustomStringConvertible {
@@ -224,11 +225,15 @@ public final class KernelHost: VFHost {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         try await control.setNumVFs(pf: pf, to: count, timeout: timeout)
-        guard count > 0, sysfs.intAttribute(pf, "sriov_drivers_autoprobe") == 1 else { return }
+        guard count > 0, await blocking({ [sysfs] in sysfs.intAttribute(pf, "sriov_drivers_autoprobe") }) == 1 else {
+            return
+        }
         while true {
-            let missing = sysfs.virtualFunctions(of: pf).map(\.address).filter { vf in
-                guard let driver = sysfs.driver(vf) else { return true }  // not probed yet
-                return !["vfio-pci", "pci-stub"].contains(driver) && sysfs.netdevs(vf).isEmpty
+            let missing = await blocking { [sysfs] in
+                sysfs.virtualFunctions(of: pf).map(\.address).filter { vf in
+                    guard let driver = sysfs.driver(vf) else { return true }  // not probed yet
+                    return !["vfio-pci", "pci-stub"].contains(driver) && sysfs.netdevs(vf).isEmpty
+                }
             }
             if missing.isEmpty { return }
             if clock.now >= deadline { throw NetdevsMissing(pf: pf, missing: missing, timeout: timeout) }
@@ -237,6 +242,8 @@ public final class KernelHost: VFHost {
     }
 
     public func setDriversAutoprobe(pf: PCIAddress, enabled: Bool) async throws {
-        try control.setDriversAutoprobe(pf: pf, enabled: enabled)
+        try await blocking { [control] () throws(ControlError) in
+            try control.setDriversAutoprobe(pf: pf, enabled: enabled)
+        }
     }
 }

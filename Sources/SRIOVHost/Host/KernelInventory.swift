@@ -7,7 +7,7 @@ public protocol PCINameResolving: Sendable {
 
 /// The host's SR-IOV inventory from sysfs (devices, drivers, VFs, IOMMU
 /// groups), netlink (link state, MAC, per-VF settings) and pci.ids (names).
-/// Every listing is read on NIO's blocking pool: sysfs and netlink reads
+/// Every listing is read on `KernelThreads`: sysfs and netlink reads
 /// block in the kernel.
 ///
 /// VF settings are asked for one PF at a time: the kernel's VF info costs
@@ -20,7 +20,7 @@ extension KernelHost: InventorySource {
     }
 
     public func physicalFunction(_ address: PCIAddress) async throws -> PhysicalFunctionDetail? {
-        try await blocking { [self] in
+        await blocking { [self] in
             guard self.sysfs.fileExists(self.sysfs.devicePath(address) + "/sriov_totalvfs") else { return nil }
             let (pf, vfs) = self.describePF(address)
             return PhysicalFunctionDetail(pf: pf, vfs: vfs)
@@ -39,7 +39,7 @@ extension KernelHost: InventorySource {
     }
 
     /// One PF and its VFs, with one netlink request for the PF's VF settings
-    /// (blocking: call it on the blocking pool).
+    /// (blocking: call it on the kernel threads).
     private func describePF(_ address: PCIAddress) -> (pf: PhysicalFunction, vfs: [VirtualFunction]) {
         var warnings: [String] = []
         let vendorID = UInt16(truncatingIfNeeded: sysfs.hexAttribute(address, "vendor") ?? 0)
