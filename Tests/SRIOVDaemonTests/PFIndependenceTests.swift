@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
+import SRIOVRouterTesting
 import Logging
 import NIOCore
 import SRIOVCore
