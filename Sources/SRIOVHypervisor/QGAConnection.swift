@@ -38,7 +38,7 @@ public enum QGAError: Error, Sendable, Equatable, CustomStringConvertible {
 /// One session with a QEMU guest agent over its Unix socket (QEMU's end of
 /// the guest's virtio-serial port): resynchronised first, as the protocol
 /// asks of every new client (a byte 0xFF resets the agent's parser,
-/// `guest-sync-delimited` marks where the answers to this session begin),
+/// `guest-sync-delimited` marks where the answers to this connection begin),
 /// then commands, answered in order. The agent serves one client at a time:
 /// a session is opened for one piece of work and closed after it.
 public final class QGAConnection {
