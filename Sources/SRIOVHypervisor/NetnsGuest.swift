@@ -210,7 +210,7 @@ public struct NetnsGuest: FailoverAdapter {
             }
             let lever = "bond \(bond) active_slave \(slave.name)"
             if bondLink.bondActiveSlave == slave.ifindex { return LeverOutcome(lever: lever, note: "already active") }
-            try guest.setActiveSlave(bond: bondLink.ifindex, slave: slave.ifindex)
+            try Self.setActiveSlave(guest, bond: bondLink.ifindex, slave: slave.ifindex)
             let now = try named(guest, bond, "steer", what: "bond")
             guard now.bondActiveSlave == slave.ifindex else {
                 throw fail("steer", "\(bond) did not take \(slave.name) as its active slave (is it in active-backup mode, and the slave up?)")
@@ -235,6 +235,31 @@ public struct NetnsGuest: FailoverAdapter {
                 throw fail("wait", "\(state.name) has no carrier after \(Self.milliseconds(deadline)) ms")
             }
             try? await Task.sleep(for: pollInterval)
+        }
+    }
+
+    /// How long a bond may take to see a new slave's link (its MII monitor
+    /// runs every miimon ms) before it takes that slave as active.
+    static let slaveLinkDeadline: Duration = .seconds(3)
+
+    /// Sets the bond's active slave. The bond refuses (EINVAL, "either the
+    /// slave is down or the link is down") a slave whose link its MII
+    /// monitor has not seen up yet, though the slave's netdev already has
+    /// carrier: that refusal is retried every 20 ms, within
+    /// `slaveLinkDeadline`; any other error, or the same one after it, is
+    /// thrown.
+    static func setActiveSlave(_ guest: NamespaceLinks, bond: Int32, slave: Int32) throws(NetlinkError) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while true {
+            do {
+                return try guest.setActiveSlave(bond: bond, slave: slave)
+            } catch {
+                guard case .request(_, _, let errno, _) = error, errno == EINVAL, clock.now - start < slaveLinkDeadline else {
+                    throw error
+                }
+                usleep(20_000)
+            }
         }
     }
 
