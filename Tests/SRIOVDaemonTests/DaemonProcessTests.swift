@@ -103,18 +103,24 @@ struct DaemonProcessTests {
         for (arguments, needle) in [
             (["--config", config], "bad.toml:2"), (["--log-level", "loud"], "--log-level"), (["--socket", "relative.sock"], "--socket"),
         ] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = arguments + ["--state-dir", dir + "/state", "--sysfs-root", dir]
-            let pipe = Pipe()
-            process.standardError = pipe
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            #expect(process.terminationStatus == 78, "\(arguments)")
+            let (status, text) = try Self.runToExit(arguments + ["--state-dir", dir + "/state", "--sysfs-root", dir])
+            #expect(status == 78, "\(arguments)")
             #expect(text.contains(needle), "\(arguments): \(text)")
         }
+    }
+
+    /// Runs sriovd until it exits: its status and what it wrote to stderr.
+    static func runToExit(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 }
 
@@ -127,17 +133,10 @@ extension DaemonProcessTests {
         }
         let dir = NSTemporaryDirectory() + "sriovd-crashflag-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["--socket", dir + "/s.sock", "--state-dir", dir + "/state", "--sysfs-root", dir]
-        process.environment = ProcessInfo.processInfo.environment.merging(["SRIOVD_TEST_CRASH_POINT": "assign.reserved"]) { $1 }
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 78)
+        let (status, text) = try Self.runToExit(
+            ["--socket", dir + "/s.sock", "--state-dir", dir + "/state", "--sysfs-root", dir],
+            environment: ["SRIOVD_TEST_CRASH_POINT": "assign.reserved"])
+        #expect(status == 78)
         #expect(text.contains("SRIOVD_TEST_CRASH_POINT=assign.reserved") && text.contains("--test-crash-points"), "\(text)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/state/state.db"), "nothing was opened")
     }
