@@ -19,7 +19,7 @@ package_tools="dpkg-dev lowdown lintian man-db"
 
 need_apt=0
 for pkg in libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
-           libsqlite3-dev iproute2 pciutils kmod busybox-static socat python3-pip curl jq python3 \
+           libsqlite3-dev iproute2 pciutils kmod busybox-static socat tcpdump ethtool python3-pip curl jq python3 \
            systemd udev util-linux $package_tools; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
@@ -92,7 +92,7 @@ if [ "$need_apt" = 1 ]; then
   log "installing build and rig packages"
   apt-get install -y -qq --no-install-recommends \
     libnl-3-dev libnl-route-3-dev libsystemd-dev libpci-dev pkg-config \
-    libsqlite3-dev iproute2 pciutils kmod busybox-static socat python3-pip curl jq python3 \
+    libsqlite3-dev iproute2 pciutils kmod busybox-static socat tcpdump ethtool python3-pip curl jq python3 \
     systemd udev util-linux $package_tools >/dev/null
   log "installing qemu-system-x86 from bookworm-backports"
   apt-get install -y -qq --no-install-recommends -t bookworm-backports \
